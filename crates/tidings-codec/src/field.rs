@@ -1,0 +1,236 @@
+//! Validated field values: event types, event ids and comments.
+//!
+//! The SSE wire format is line based, so a value that contains CR or LF would end its field
+//! early and inject a new one. Each type here checks that once, at construction, and can then
+//! be encoded without further checks ("parse, don't validate").
+
+use std::fmt;
+use std::sync::Arc;
+
+/// Why a value cannot be used as an SSE field.
+///
+/// ```
+/// use tidings_codec::{EventId, FieldError};
+///
+/// let err = EventId::new("a\nb").unwrap_err();
+/// assert_eq!(err, FieldError::LineBreak { field: "id", offset: 1 });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FieldError {
+    /// The value contains CR or LF, which would end the field and start a new line.
+    #[error("{field} contains a line break (CR or LF) at byte {offset}")]
+    LineBreak {
+        /// Which field was being built: `"event"`, `"id"` or `"comment"`.
+        field: &'static str,
+        /// Byte offset of the first CR or LF.
+        offset: usize,
+    },
+    /// The value contains NUL; the spec makes clients ignore an `id` field that contains NUL.
+    #[error("{field} contains NUL at byte {offset}")]
+    Nul {
+        /// Which field was being built (always `"id"` today).
+        field: &'static str,
+        /// Byte offset of the first NUL.
+        offset: usize,
+    },
+}
+
+fn reject_line_breaks(field: &'static str, value: &str) -> Result<(), FieldError> {
+    match memchr::memchr2(b'\r', b'\n', value.as_bytes()) {
+        Some(offset) => Err(FieldError::LineBreak { field, offset }),
+        None => Ok(()),
+    }
+}
+
+/// An event type (the `event:` field): any text without CR or LF.
+///
+/// A browser dispatches the event to listeners registered for this name; events without a type
+/// go to `onmessage` (type `message`).
+///
+/// ```
+/// use tidings_codec::EventType;
+///
+/// let kind = EventType::new("price-update")?;
+/// assert_eq!(kind.as_str(), "price-update");
+/// assert!(EventType::new("two\rlines").is_err());
+/// # Ok::<(), tidings_codec::FieldError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventType(Arc<str>);
+
+impl EventType {
+    /// Checks that `value` has no CR or LF and wraps it.
+    ///
+    /// # Errors
+    /// [`FieldError::LineBreak`] when the value contains CR or LF.
+    pub fn new(value: impl AsRef<str>) -> Result<Self, FieldError> {
+        let value = value.as_ref();
+        reject_line_breaks("event", value)?;
+        Ok(Self(Arc::from(value)))
+    }
+
+    /// The type as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An event id (the `id:` field): any text without CR, LF or NUL, possibly empty.
+///
+/// Clients send the last id they saw in the `Last-Event-ID` header when they reconnect. An
+/// empty id is valid on the wire and tells the client to forget its last id. The id is
+/// reference counted, so cloning it (once per subscriber, once per decoded event) is cheap.
+///
+/// ```
+/// use tidings_codec::EventId;
+///
+/// let id = EventId::new("42")?;
+/// assert_eq!(id.as_str(), "42");
+/// assert!(EventId::new("4\02").is_err());
+/// assert!(EventId::new("").is_ok());
+/// # Ok::<(), tidings_codec::FieldError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventId(Arc<str>);
+
+impl EventId {
+    /// Checks that `value` has no CR, LF or NUL and wraps it.
+    ///
+    /// # Errors
+    /// [`FieldError::LineBreak`] for CR or LF, [`FieldError::Nul`] for NUL.
+    pub fn new(value: impl AsRef<str>) -> Result<Self, FieldError> {
+        let value = value.as_ref();
+        reject_line_breaks("id", value)?;
+        if let Some(offset) = memchr::memchr(0, value.as_bytes()) {
+            return Err(FieldError::Nul { field: "id", offset });
+        }
+        Ok(Self(Arc::from(value)))
+    }
+
+    /// The empty id, which on the wire tells a client to forget its last event id.
+    ///
+    /// ```
+    /// assert!(tidings_codec::EventId::empty().is_empty());
+    /// ```
+    #[must_use]
+    pub fn empty() -> Self {
+        Self(Arc::from(""))
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the empty id, which resets the client's last event id.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A comment line (`: text`): any text without CR or LF. Clients ignore comments; servers use
+/// them as keep-alives.
+///
+/// ```
+/// use tidings_codec::Comment;
+///
+/// assert_eq!(Comment::new("keep-alive")?.as_str(), "keep-alive");
+/// assert!(Comment::new("a\nb").is_err());
+/// # Ok::<(), tidings_codec::FieldError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Comment(Box<str>);
+
+impl Comment {
+    /// Checks that `value` has no CR or LF and wraps it.
+    ///
+    /// # Errors
+    /// [`FieldError::LineBreak`] when the value contains CR or LF.
+    pub fn new(value: impl AsRef<str>) -> Result<Self, FieldError> {
+        let value = value.as_ref();
+        reject_line_breaks("comment", value)?;
+        Ok(Self(Box::from(value)))
+    }
+
+    /// The comment text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+macro_rules! text_traits {
+    ($($ty:ident),*) => {$(
+        impl fmt::Debug for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                self.as_str()
+            }
+        }
+        impl TryFrom<&str> for $ty {
+            type Error = FieldError;
+            fn try_from(value: &str) -> Result<Self, FieldError> {
+                Self::new(value)
+            }
+        }
+        impl TryFrom<String> for $ty {
+            type Error = FieldError;
+            fn try_from(value: String) -> Result<Self, FieldError> {
+                Self::new(value)
+            }
+        }
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.as_str() == other
+            }
+        }
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    )*};
+}
+text_traits!(EventType, EventId, Comment);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_rejects_cr_and_lf() {
+        assert_eq!(
+            EventType::new("a\rb"),
+            Err(FieldError::LineBreak { field: "event", offset: 1 })
+        );
+        assert!(EventType::new("ab\n").is_err());
+        assert!(EventType::new("a\u{0}b").is_ok(), "NUL is allowed in a type");
+    }
+
+    #[test]
+    fn event_id_rejects_cr_lf_and_nul() {
+        assert!(EventId::new("\r").is_err());
+        assert!(EventId::new("x\n").is_err());
+        assert_eq!(EventId::new("ab\0"), Err(FieldError::Nul { field: "id", offset: 2 }));
+        assert_eq!(EventId::new("é-1").map(|id| id.to_string()), Ok("é-1".to_owned()));
+    }
+
+    #[test]
+    fn comment_rejects_line_breaks() {
+        assert!(Comment::new("ok: fine").is_ok());
+        assert!(Comment::new("no\r\n").is_err());
+    }
+}

@@ -1,0 +1,40 @@
+//! Spec-exact Server-Sent Events wire codec.
+//!
+//! `tidings-codec` turns events into the `text/event-stream` wire format and back, following
+//! the WHATWG HTML standard, section "Server-sent events", to the letter. It does no I/O and
+//! needs no runtime: it is driven by method calls and tested deterministically.
+//!
+//! - [`Event`] is a by-value builder; [`Event::encode`] produces one [`bytes::Bytes`] frame
+//!   that a hub shares with every subscriber by reference count.
+//! - [`EventType`], [`EventId`] and [`Comment`] are validated field values: they cannot hold
+//!   the line breaks (or, for ids, the NUL) that would corrupt the stream.
+//! - [`Decoder`] is incremental: push chunks split anywhere, pull [`Item`]s (events, comments,
+//!   retry hints), with a bounded event size.
+//! - With the `serde` feature, [`Event::json`] and [`MessageEvent::json`] carry JSON data.
+//!
+//! What it is not: a client (reconnection lives in `tidings-client`) or a server.
+//!
+//! ```
+//! use tidings_codec::{Decoder, Event, EventId, Item};
+//!
+//! let frame = Event::new("hello\nworld").with_id(EventId::new("1")?).encode();
+//!
+//! let mut decoder = Decoder::new();
+//! decoder.push(&frame);
+//! let Some(Item::Event(event)) = decoder.next_item()? else { panic!("no event") };
+//! assert_eq!(event.data, "hello\nworld");
+//! assert_eq!(event.last_event_id.as_str(), "1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod decoder;
+mod event;
+mod field;
+#[cfg(feature = "serde")]
+mod json;
+
+pub use decoder::{
+    DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoder, DecoderConfig, Item, Items, MessageEvent,
+};
+pub use event::{Event, KEEP_ALIVE};
+pub use field::{Comment, EventId, EventType, FieldError};
