@@ -485,17 +485,16 @@ impl FieldState {
                     self.id_buffer = id;
                 }
             }
-            b"retry" => {
-                // "If the field value consists of only ASCII digits, then interpret the field
-                // value as an integer in base ten, and set the event stream's reconnection time
-                // to that integer. Otherwise, ignore the field."
-                if !value.is_empty() && value.iter().all(u8::is_ascii_digit) {
-                    let millis = value.iter().fold(0u64, |acc, digit| {
-                        acc.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
-                    });
-                    return Ok(Some(Item::Retry(Duration::from_millis(millis))));
-                }
+            // "If the field value consists of only ASCII digits, then interpret the field value
+            // as an integer in base ten, and set the event stream's reconnection time to that
+            // integer. Otherwise, ignore the field." (Digits beyond u64 saturate.)
+            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
+                let millis = value.iter().fold(0u64, |acc, digit| {
+                    acc.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
+                });
+                return Ok(Some(Item::Retry(Duration::from_millis(millis))));
             }
+            b"retry" => {}
             // "Otherwise: The field is ignored."
             _ if self.config.keep_unknown_fields => {
                 if self.pending_size() + name.len() + value.len() > self.config.max_event_size {
