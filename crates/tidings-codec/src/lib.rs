@@ -38,3 +38,8 @@ pub use decoder::{
 };
 pub use event::{Event, KEEP_ALIVE};
 pub use field::{Comment, EventId, EventType, FieldError};
+
+/// The README's example is compiled and run as a doc test so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
