@@ -38,7 +38,8 @@ impl Default for DecoderConfig {
 
 impl DecoderConfig {
     /// Largest event accepted, in bytes of buffered field values (data, type and unknown
-    /// fields) plus the line being read. Default: [`DEFAULT_MAX_EVENT_SIZE`] (1 MiB).
+    /// fields, as decoded UTF-8) plus the raw line being read, whether that line has arrived
+    /// whole or is still arriving. Default: [`DEFAULT_MAX_EVENT_SIZE`] (1 MiB).
     ///
     /// A bigger event yields [`DecodeError::EventTooLarge`]; the decoder then skips the rest
     /// of that event and carries on with the next one, so memory stays bounded.
@@ -60,9 +61,9 @@ impl DecoderConfig {
 /// ```
 /// use tidings_codec::{DecodeError, Decoder, DecoderConfig};
 ///
-/// let mut decoder = Decoder::with_config(DecoderConfig::default().max_event_size(4));
+/// let mut decoder = Decoder::with_config(DecoderConfig::default().max_event_size(10));
 /// decoder.push(b"data: too long\n\ndata: ok\n\n");
-/// assert!(matches!(decoder.next_item(), Err(DecodeError::EventTooLarge { limit: 4 })));
+/// assert!(matches!(decoder.next_item(), Err(DecodeError::EventTooLarge { limit: 10 })));
 /// // The oversized event is skipped; decoding continues with the next one.
 /// assert_eq!(decoder.next_item()?.and_then(|i| i.into_event()).map(|e| e.data), Some("ok".into()));
 /// # Ok::<(), DecodeError>(())
@@ -261,6 +262,32 @@ impl Decoder {
         &self.fields.last_event_id
     }
 
+    /// Bytes held for the event in progress: the unparsed rest of the stream (normally a
+    /// partial line) plus the field values buffered so far (data, type, kept unknown fields).
+    ///
+    /// Right after [`Decoder::push`] it includes the whole new chunk. Once
+    /// [`Decoder::next_item`] has returned `Ok(None)`, it is at most
+    /// [`DecoderConfig::max_event_size`] (or the two bytes of a possible byte order mark at the
+    /// very start of the stream), however the stream was chunked: memory stays bounded.
+    ///
+    /// ```
+    /// use tidings_codec::{Decoder, DecoderConfig};
+    ///
+    /// let mut decoder = Decoder::with_config(DecoderConfig::default().max_event_size(16));
+    /// decoder.push(b"data: 12\ndata: 3");
+    /// assert_eq!(decoder.next_item()?, None);
+    /// assert_eq!(decoder.buffered_len(), "12\n".len() + "data: 3".len());
+    /// decoder.push(&[b'4'; 100]);
+    /// assert!(decoder.next_item().is_err()); // the event outgrew its limit and was dropped
+    /// assert_eq!(decoder.next_item()?, None);
+    /// assert_eq!(decoder.buffered_len(), 0);
+    /// # Ok::<(), tidings_codec::DecodeError>(())
+    /// ```
+    #[must_use]
+    pub fn buffered_len(&self) -> usize {
+        self.buf.len() - self.pos + self.fields.pending_size()
+    }
+
     /// Appends a chunk of the stream. Chunks may split lines, line endings and multi-byte
     /// characters anywhere.
     pub fn push(&mut self, chunk: &[u8]) {
@@ -437,6 +464,12 @@ impl FieldState {
             self.discarding_mid_line = false;
             return Ok(None);
         }
+        // The raw line counts against the limit exactly as `incomplete_line` counts it while it
+        // is still arriving, so whether an event is too large does not depend on where the
+        // stream was split into chunks.
+        if self.pending_size() + line.len() > self.config.max_event_size {
+            return Err(self.too_large());
+        }
         // "If the line is empty (a blank line): Dispatch the event."
         if line.is_empty() {
             return Ok(self.dispatch());
@@ -461,21 +494,24 @@ impl FieldState {
             b"data" => {
                 // "Append the field value to the data buffer, then append a single U+000A LINE
                 // FEED (LF) character to the data buffer."
+                // The limit counts decoded text: one invalid byte becomes a 3-byte U+FFFD.
+                let value = utf8(value);
                 if self.pending_size() + value.len() + 1 > self.config.max_event_size {
                     return Err(self.too_large());
                 }
-                self.data.push_str(&utf8(value));
+                self.data.push_str(&value);
                 self.data.push('\n');
             }
             b"event" => {
                 // "Set the event type buffer to the field value."
+                let value = utf8(value);
                 if self.pending_size() - self.event_type.len() + value.len()
                     > self.config.max_event_size
                 {
                     return Err(self.too_large());
                 }
                 self.event_type.clear();
-                self.event_type.push_str(&utf8(value));
+                self.event_type.push_str(&value);
             }
             b"id" => {
                 // "If the field value does not contain U+0000 NULL, then set the last event ID
@@ -497,10 +533,11 @@ impl FieldState {
             b"retry" => {}
             // "Otherwise: The field is ignored."
             _ if self.config.keep_unknown_fields => {
+                let (name, value) = (utf8(name).into_owned(), utf8(value).into_owned());
                 if self.pending_size() + name.len() + value.len() > self.config.max_event_size {
                     return Err(self.too_large());
                 }
-                self.unknown.push((utf8(name).into_owned(), utf8(value).into_owned()));
+                self.unknown.push((name, value));
             }
             _ => {}
         }
