@@ -1,0 +1,271 @@
+//! Encode and decode throughput of `tidings-codec` against the `sse-stream` and
+//! `eventsource-stream` crates, on the same bytes. Results and method: `docs/BENCHMARKS.md`.
+//!
+//! ```text
+//! cargo bench -p tidings-codec --bench codec
+//! cargo bench -p tidings-codec --bench codec -- --test   # run every case once, checked
+//! ```
+//!
+//! Every case is a stream of many events of one size. Decoders read the same wire bytes, cut
+//! into [`CHUNK`]-byte reads as a socket would deliver them (lines and UTF-8 sequences split
+//! anywhere), and every implementation yields owned events whose data is a `String`; each event
+//! is dropped inside the timed loop. The peers are `Stream` adapters: they are polled directly
+//! with a no-op waker over an always-ready in-memory stream, so no executor or I/O is measured.
+//! Before timing, each decoder's output is checked against the events that produced the input,
+//! so a decoder that skipped work would fail rather than look fast.
+
+use std::convert::Infallible;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::{Bytes, BytesMut};
+use divan::Bencher;
+use divan::counter::{BytesCount, ItemsCount};
+use futures_core::Stream;
+use tidings_codec::{Decoder, Event, EventId, Item};
+
+/// Read size the decoders are fed: one TLS record, a common socket read.
+const CHUNK: usize = 16 * 1024;
+
+/// Event sizes measured: the whole encoded frame (`id`, `data` and the blank line) is about
+/// this many bytes, and one benchmark iteration handles `count` events.
+#[derive(Clone, Copy, Debug)]
+enum Size {
+    /// ~100 B frames, 1 000 per iteration: chat messages, ticks, notifications.
+    Small,
+    /// ~4 KiB frames, 100 per iteration: a JSON document.
+    Medium,
+    /// ~1 MiB frames, 4 per iteration: a snapshot; just under the decoder's default limit.
+    Large,
+}
+
+impl Size {
+    const ALL: [Size; 3] = [Size::Small, Size::Medium, Size::Large];
+
+    fn frame_len(self) -> usize {
+        match self {
+            Size::Small => 100,
+            Size::Medium => 4 * 1024,
+            Size::Large => 1024 * 1024,
+        }
+    }
+
+    fn count(self) -> usize {
+        match self {
+            Size::Small => 1_000,
+            Size::Medium => 100,
+            Size::Large => 4,
+        }
+    }
+}
+
+/// The logical events of one workload: ids and single-line, mostly ASCII JSON-like data.
+struct Workload {
+    events: Vec<(String, String)>,
+}
+
+impl Workload {
+    fn new(size: Size) -> Self {
+        let events = (0..size.count())
+            .map(|seq| {
+                let id = format!("{}", 100_000 + seq);
+                // Frame overhead: "id:" + id + LF, "data: " + LF, blank line.
+                let overhead = 3 + id.len() + 1 + 6 + 1 + 1;
+                (id, payload(seq, size.frame_len() - overhead))
+            })
+            .collect();
+        Self { events }
+    }
+
+    fn tidings_events(&self) -> Vec<Event> {
+        self.events
+            .iter()
+            .map(|(id, data)| {
+                Event::new(data.as_str()).with_id(EventId::new(id).expect("ids have no CR/LF/NUL"))
+            })
+            .collect()
+    }
+
+    fn sse_stream_events(&self) -> Vec<sse_stream::Sse> {
+        self.events
+            .iter()
+            .map(|(id, data)| sse_stream::Sse::default().id(id.as_str()).data(data.as_str()))
+            .collect()
+    }
+
+    /// The wire bytes every decoder reads (the tidings encoding: `id:` then `data: `), cut into
+    /// [`CHUNK`]-byte reads.
+    fn wire_chunks(&self) -> (Vec<Bytes>, usize) {
+        let mut wire = BytesMut::new();
+        for event in self.tidings_events() {
+            event.encode_into(&mut wire);
+        }
+        let wire = wire.freeze();
+        let len = wire.len();
+        let chunks =
+            (0..len).step_by(CHUNK).map(|at| wire.slice(at..len.min(at + CHUNK))).collect();
+        (chunks, len)
+    }
+}
+
+/// Deterministic JSON-looking text of exactly `len` bytes, one line, with a few non-ASCII
+/// characters as real feeds have (so UTF-8 validation is not all-ASCII fast path).
+fn payload(seq: usize, len: usize) -> String {
+    let mut text = format!("{{\"seq\":{seq},\"user\":\"Zoë\",\"text\":\"");
+    let filler = b"the quick brown fox jumps over the lazy dog 0123456789 ";
+    let tail = "\"}";
+    let mut i = 0;
+    while text.len() + tail.len() < len {
+        text.push(char::from(filler[i % filler.len()]));
+        i += 1;
+    }
+    text.push_str(tail);
+    text
+}
+
+/// An in-memory body: yields the chunks one by one, always ready.
+struct Chunks<'a>(std::slice::Iter<'a, Bytes>);
+
+impl Stream for Chunks<'_> {
+    type Item = Result<Bytes, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Poll::Ready(self.0.next().cloned().map(Ok))
+    }
+}
+
+/// Drives a stream to its end with a no-op waker: the input is always ready, so this is a plain
+/// loop over `poll_next` with no executor around it.
+fn drain<S: Stream + Unpin>(mut stream: S, mut each: impl FnMut(S::Item)) {
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        match Pin::new(&mut stream).poll_next(&mut cx) {
+            Poll::Ready(Some(item)) => each(item),
+            Poll::Ready(None) => return,
+            Poll::Pending => panic!("in-memory input is always ready"),
+        }
+    }
+}
+
+/// A decoder under test: reads the chunks and hands each event's `(last event id, data)` to
+/// `each`. Static dispatch, so the per-event callback costs the same for every implementation.
+trait Decode {
+    fn decode(chunks: &[Bytes], each: impl FnMut(&str, String));
+}
+
+struct Tidings;
+
+impl Decode for Tidings {
+    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, String)) {
+        let mut decoder = Decoder::new();
+        for chunk in chunks {
+            decoder.push(chunk);
+            while let Some(item) = decoder.next_item().expect("the input is valid") {
+                if let Item::Event(event) = item {
+                    each(event.last_event_id.as_str(), event.data);
+                }
+            }
+        }
+        assert!(!decoder.finish(), "the input ends on an event boundary");
+    }
+}
+
+struct SseStream;
+
+impl Decode for SseStream {
+    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, String)) {
+        drain(sse_stream::SseByteStream::new(Chunks(chunks.iter())), |event| {
+            let event = event.expect("the input is valid");
+            each(event.id.as_deref().unwrap_or_default(), event.data.unwrap_or_default());
+        });
+    }
+}
+
+struct EventsourceStream;
+
+impl Decode for EventsourceStream {
+    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, String)) {
+        drain(eventsource_stream::EventStream::new(Chunks(chunks.iter())), |event| {
+            let event = event.expect("the input is valid");
+            each(&event.id, event.data);
+        });
+    }
+}
+
+/// Runs one decoder over one workload: checks its output once, then times it.
+fn bench_decode<D: Decode>(bencher: Bencher, size: Size) {
+    let workload = Workload::new(size);
+    let (chunks, wire_len) = workload.wire_chunks();
+    let mut seen = Vec::new();
+    D::decode(&chunks, |id, data| seen.push((id.to_owned(), data)));
+    assert!(seen == workload.events, "decoded events differ from the encoded ones");
+
+    bencher.counter(BytesCount::new(wire_len)).counter(ItemsCount::new(size.count())).bench_local(
+        || {
+            D::decode(black_box(&chunks), |id, data| {
+                black_box((id, data));
+            });
+        },
+    );
+}
+
+mod decode {
+    use super::*;
+
+    #[divan::bench(args = Size::ALL)]
+    fn tidings(bencher: Bencher, size: Size) {
+        bench_decode::<Tidings>(bencher, size);
+    }
+
+    #[divan::bench(args = Size::ALL)]
+    fn sse_stream(bencher: Bencher, size: Size) {
+        bench_decode::<SseStream>(bencher, size);
+    }
+
+    #[divan::bench(args = Size::ALL)]
+    fn eventsource_stream(bencher: Bencher, size: Size) {
+        bench_decode::<EventsourceStream>(bencher, size);
+    }
+}
+
+/// Encoding: each event becomes one owned frame (`Bytes`). The events are built outside the
+/// timed region and consumed inside it, as `sse_stream::Sse::encode` takes `self`; dropping
+/// the consumed event is timed for both. `eventsource-stream` has no encoder.
+mod encode {
+    use super::*;
+
+    #[divan::bench(args = Size::ALL)]
+    fn tidings(bencher: Bencher, size: Size) {
+        let events = Workload::new(size).tidings_events();
+        let wire_len: usize = events.iter().map(|event| event.encode().len()).sum();
+        bencher
+            .counter(BytesCount::new(wire_len))
+            .counter(ItemsCount::new(size.count()))
+            .with_inputs(|| events.clone())
+            .bench_local_values(|events| {
+                events.into_iter().map(|event| event.encode()).collect::<Vec<Bytes>>()
+            });
+    }
+
+    #[divan::bench(args = Size::ALL)]
+    fn sse_stream(bencher: Bencher, size: Size) {
+        let events = Workload::new(size).sse_stream_events();
+        let wire_len: usize =
+            events.iter().map(|event| event.clone().encode().map_or(0, |frame| frame.len())).sum();
+        bencher
+            .counter(BytesCount::new(wire_len))
+            .counter(ItemsCount::new(size.count()))
+            .with_inputs(|| events.clone())
+            .bench_local_values(|events| {
+                events
+                    .into_iter()
+                    .map(|event| event.encode().expect("fields are valid"))
+                    .collect::<Vec<Bytes>>()
+            });
+    }
+}
+
+fn main() {
+    divan::main();
+}
