@@ -151,9 +151,15 @@ impl Event {
     /// a blank line. Every line ends with LF.
     #[must_use]
     pub fn encode(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(self.encoded_len_hint());
-        self.encode_into(&mut out);
-        out.freeze()
+        let first_break = self.first_data_break();
+        let len = self.encoded_len(first_break);
+        // Exactly `len` bytes: `Bytes` then takes this allocation over as it is. With spare
+        // capacity it would allocate a second block (a shared header) for every frame. A `Vec`
+        // rather than `BytesMut` because its appends inline into `write`.
+        let mut out = Vec::with_capacity(len);
+        self.write(&mut out, first_break);
+        debug_assert_eq!(out.len(), len, "encoded_len and write disagree");
+        Bytes::from(out)
     }
 
     /// Appends the encoded frame to `out` (see [`Event::encode`]).
@@ -165,7 +171,18 @@ impl Event {
     /// assert_eq!(&out[..], b"data: a\n\ndata: b\n\n");
     /// ```
     pub fn encode_into(&self, out: &mut BytesMut) {
-        out.reserve(self.encoded_len_hint());
+        let first_break = self.first_data_break();
+        out.reserve(self.encoded_len(first_break));
+        self.write(out, first_break);
+    }
+
+    /// Where the data's first CR or LF is, searched once and shared by [`Event::encoded_len`]
+    /// and [`Event::write`], so single-line data (the common case) is scanned only once.
+    fn first_data_break(&self) -> Option<usize> {
+        self.data.as_deref().and_then(|data| memchr::memchr2(b'\r', b'\n', data.as_bytes()))
+    }
+
+    fn write(&self, out: &mut impl BufMut, first_break: Option<usize>) {
         for comment in &self.comments {
             if comment.as_str().is_empty() {
                 out.put_slice(b":\n");
@@ -176,9 +193,8 @@ impl Event {
             }
         }
         if let Some(retry) = self.retry {
-            let millis = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
             out.put_slice(b"retry:");
-            out.put_slice(itoa::Buffer::new().format(millis).as_bytes());
+            out.put_slice(itoa::Buffer::new().format(retry_millis(retry)).as_bytes());
             out.put_u8(b'\n');
         }
         if let Some(event_type) = &self.event_type {
@@ -188,27 +204,57 @@ impl Event {
             put_field(out, b"id:", id.as_str());
         }
         if let Some(data) = &self.data {
-            put_data_lines(out, data.as_bytes());
+            for line in data_lines(data.as_bytes(), first_break) {
+                if line.is_empty() {
+                    out.put_slice(b"data:\n");
+                } else {
+                    // Always a space after the colon: the decoder removes one, so a line that
+                    // itself starts with a space keeps it.
+                    out.put_slice(b"data: ");
+                    out.put_slice(line);
+                    out.put_u8(b'\n');
+                }
+            }
         }
         out.put_u8(b'\n');
     }
 
-    /// Capacity that fits the encoded frame in the common case, so encoding allocates once.
-    fn encoded_len_hint(&self) -> usize {
-        let fields = self.event_type.as_ref().map_or(0, |t| t.as_str().len() + 7)
-            + self.id.as_ref().map_or(0, |id| id.as_str().len() + 4)
-            + self.retry.map_or(0, |_| 27)
-            + self.comments.iter().map(|c| c.as_str().len() + 3).sum::<usize>();
-        // One "data: " prefix per line; most data is a single line, and `reserve` grows the
-        // buffer if a multi-line payload needs more.
-        fields + self.data.as_ref().map_or(0, |d| d.len() + 8) + 1
+    /// The exact length of the encoded frame; [`Event::write`] writes this many bytes.
+    fn encoded_len(&self, first_break: Option<usize>) -> usize {
+        let comments = self
+            .comments
+            .iter()
+            .map(|comment| match comment.as_str().len() {
+                0 => ":\n".len(),
+                len => ": ".len() + len + 1,
+            })
+            .sum::<usize>();
+        let retry = self.retry.map_or(0, |retry| {
+            let digits = retry_millis(retry).checked_ilog10().map_or(1, |log| log as usize + 1);
+            "retry:".len() + digits + 1
+        });
+        let event_type = self.event_type.as_ref().map_or(0, |t| field_len("event:", t.as_str()));
+        let id = self.id.as_ref().map_or(0, |id| field_len("id:", id.as_str()));
+        let data = self.data.as_ref().map_or(0, |data| {
+            data_lines(data.as_bytes(), first_break)
+                .map(|line| {
+                    if line.is_empty() { "data:\n".len() } else { "data: ".len() + line.len() + 1 }
+                })
+                .sum()
+        });
+        comments + retry + event_type + id + data + 1
     }
+}
+
+/// The `retry:` value: whole milliseconds, saturating at `u64::MAX`.
+fn retry_millis(retry: Duration) -> u64 {
+    u64::try_from(retry.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Writes `name` + value + LF. A value starting with a space gets an extra space after the
 /// colon, because the decoder strips exactly one (WHATWG: "If value starts with a U+0020 SPACE
 /// character, remove it from value").
-fn put_field(out: &mut BytesMut, name: &[u8], value: &str) {
+fn put_field(out: &mut impl BufMut, name: &[u8], value: &str) {
     out.put_slice(name);
     if value.starts_with(' ') {
         out.put_u8(b' ');
@@ -217,36 +263,37 @@ fn put_field(out: &mut BytesMut, name: &[u8], value: &str) {
     out.put_u8(b'\n');
 }
 
-/// Writes one `data:` line per line of `data`. CRLF, lone CR and lone LF each end exactly one
-/// line, mirroring how the decoder splits lines, so `decode(encode(data))` equals `data` with
-/// every line break normalised to LF.
-fn put_data_lines(out: &mut BytesMut, mut data: &[u8]) {
-    loop {
-        let (line, rest) = match memchr::memchr2(b'\r', b'\n', data) {
-            None => (data, None),
+/// The length [`put_field`] writes.
+fn field_len(name: &str, value: &str) -> usize {
+    name.len() + usize::from(value.starts_with(' ')) + value.len() + 1
+}
+
+/// The lines of `data`, each written as one `data:` line. CRLF, lone CR and lone LF each end
+/// exactly one line, mirroring how the decoder splits lines, so `decode(encode(data))` equals
+/// `data` with every line break normalised to LF. `first_break` is the result of searching
+/// `data` for CR or LF, which the caller has already done.
+fn data_lines(data: &[u8], first_break: Option<usize>) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(data);
+    let mut known_break = Some(first_break);
+    std::iter::from_fn(move || {
+        let data = rest?;
+        let found = known_break.take().unwrap_or_else(|| memchr::memchr2(b'\r', b'\n', data));
+        match found {
+            None => {
+                rest = None;
+                Some(data)
+            }
             Some(end) => {
                 let after = if data[end] == b'\r' && data.get(end + 1) == Some(&b'\n') {
                     end + 2
                 } else {
                     end + 1
                 };
-                (&data[..end], Some(&data[after..]))
+                rest = Some(&data[after..]);
+                Some(&data[..end])
             }
-        };
-        if line.is_empty() {
-            out.put_slice(b"data:\n");
-        } else {
-            // Always a space after the colon: the decoder removes one, so a line that itself
-            // starts with a space keeps it.
-            out.put_slice(b"data: ");
-            out.put_slice(line);
-            out.put_u8(b'\n');
         }
-        match rest {
-            Some(rest) => data = rest,
-            None => return,
-        }
-    }
+    })
 }
 
 #[cfg(test)]
