@@ -46,6 +46,7 @@
 
 pub mod index;
 pub mod selector;
+mod template;
 
 pub mod auth;
 pub mod broker;
@@ -68,7 +69,7 @@ pub use id::{IdScheme, Seq, SubscriberId, UserId};
 pub use index::SelectorIndex;
 pub use item::{Gap, GapReason, Item};
 pub use message::{Audience, Message, Published, PublishedParts};
-pub use selector::{Selector, SelectorError};
+pub use selector::{Selector, SelectorError, SelectorKind};
 pub use shard::{
     DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_ITEMS, Drained, FanOut, OverflowPolicy, QueueLimits, ReplayCursor, ReplayStep,
     Shard, ShardConfig, ShardError, Subscribed, SubscriptionConfig, SubscriptionInfo,
