@@ -486,8 +486,9 @@ fn max_event_size_bounds_a_line_still_arriving() {
         assert_eq!(decoder.next_item(), Ok(None), "one error per event");
         assert!(decoder.buffered_len() <= 32);
     }
-    // The rest of the long line, then an event line in the same (dropped) event, then a blank.
-    decoder.push(b"x\ndata: dropped\n\ndata: next\n\n");
+    // The line ending of the long line is not a blank line: the event it belongs to goes on
+    // (and is dropped) up to the next blank line.
+    decoder.push(b"\ndata: dropped\n\ndata: next\n\n");
     let event = decoder.next_item().expect("recovers").and_then(Item::into_event).expect("event");
     assert_eq!(event.data, "next");
 }
@@ -517,6 +518,16 @@ fn max_event_size_counts_decoded_text() {
     assert_eq!(decoded.items, [Err(DecodeError::EventTooLarge { limit: 20 })]);
     let decoded = decode_chunks_with(limited(31), [&stream[..]]);
     assert_eq!(decoded.data(), ["\u{FFFD}".repeat(10)]);
+    // The error comes with the line, before the blank line, so nothing over the limit is held.
+    let mut decoder = Decoder::with_config(limited(20));
+    decoder.push(&stream[..stream.len() - 1]);
+    assert_eq!(decoder.next_item(), Err(DecodeError::EventTooLarge { limit: 20 }));
+    assert_eq!(decoder.next_item(), Ok(None));
+    assert!(decoder.buffered_len() <= 20);
+    // ... and the blank line after it ends the dropped event, so the next one arrives.
+    decoder.push(b"\ndata: ok\n\n");
+    let event = decoder.next_item().expect("recovers").and_then(Item::into_event);
+    assert_eq!(event.map(|e| e.data), Some("ok".to_owned()));
 }
 
 /// `buffered_len` reports the partial line plus the field values held for the current event.
