@@ -12,7 +12,10 @@ use crate::hub::{GapPolicy, Hub, HubConfig, PublishError};
 use crate::id::SubscriberId;
 use crate::item::Item;
 use crate::message::{Message, Published};
-use crate::shard::{Drained, OverflowPolicy, QueueLimits, ReplayStep, Shard, ShardConfig, ShardError, SubscriptionConfig};
+use crate::shard::{
+    Drained, OverflowPolicy, QueueLimits, ReplayStep, Shard, ShardConfig, ShardError,
+    SubscriptionConfig,
+};
 use crate::time::Timestamp;
 
 /// Events read from history per replay batch.
@@ -154,7 +157,11 @@ impl<H: History> Broker<H> {
     /// ```
     #[must_use]
     pub fn with_history(config: BrokerConfig, history: H) -> Self {
-        Self { hub: Hub::with_history(config.hub, history), shard: Shard::new(config.shard), batch: Vec::new() }
+        Self {
+            hub: Hub::with_history(config.hub, history),
+            shard: Shard::new(config.shard),
+            batch: Vec::new(),
+        }
     }
 
     /// Publishes and fans out; returns the published event (its id is `.id()`).
@@ -177,7 +184,11 @@ impl<H: History> Broker<H> {
     /// [`BrokerError::Shard`] when the shard is full.
     ///
     /// See [`Broker`] for an example.
-    pub fn subscribe(&mut self, config: SubscriptionConfig, now: Timestamp) -> Result<SubscriberId, BrokerError> {
+    pub fn subscribe(
+        &mut self,
+        config: SubscriptionConfig,
+        now: Timestamp,
+    ) -> Result<SubscriberId, BrokerError> {
         let plan = self.hub.plan(config.start_at(), now)?;
         let subscribed = self.shard.subscribe(config, &plan, now)?;
         let id = subscribed.id();

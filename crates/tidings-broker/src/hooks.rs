@@ -77,7 +77,12 @@ pub trait Hooks: Send + Sync {
     }
 
     /// A subscriber did not get `event`.
-    fn on_undelivered(&self, event: &Published, subscriber: SubscriberId, reason: UndeliveredReason) {
+    fn on_undelivered(
+        &self,
+        event: &Published,
+        subscriber: SubscriberId,
+        reason: UndeliveredReason,
+    ) {
         let _ = (event, subscriber, reason);
     }
 }

@@ -293,7 +293,11 @@ impl<H: History> Hub<H> {
         result
     }
 
-    fn publish_inner(&mut self, message: Message, now: Timestamp) -> Result<Published, PublishError> {
+    fn publish_inner(
+        &mut self,
+        message: Message,
+        now: Timestamp,
+    ) -> Result<Published, PublishError> {
         let Message { event, topics, audience } = message;
         let seq = self.last_seq.next();
         let (id, id_supplied, event) = match event.id() {
@@ -333,7 +337,10 @@ impl<H: History> Hub<H> {
             return Err(PublishError::EmptyId);
         }
         if self.scheme.parse(id.as_str()).is_some() {
-            return Err(PublishError::ReservedId { id: id.clone(), prefix: self.scheme.prefix().into() });
+            return Err(PublishError::ReservedId {
+                id: id.clone(),
+                prefix: self.scheme.prefix().into(),
+            });
         }
         if let Some(seq) = self.history.position_of(id)? {
             return Err(PublishError::DuplicateId { id: id.clone(), seq });
@@ -408,7 +415,13 @@ impl<H: History> Hub<H> {
     /// [`HistoryError`] when the history read fails.
     ///
     /// See [`MemoryHistory`] for an example of the underlying read.
-    pub fn read(&self, after: Seq, limit: usize, now: Timestamp, out: &mut Vec<Published>) -> Result<(), HistoryError> {
+    pub fn read(
+        &self,
+        after: Seq,
+        limit: usize,
+        now: Timestamp,
+        out: &mut Vec<Published>,
+    ) -> Result<(), HistoryError> {
         self.history.read_after(after, limit, self.retention.not_before(now), out)
     }
 

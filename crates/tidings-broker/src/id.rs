@@ -332,7 +332,9 @@ mod tests {
     fn parse_rejects_non_canonical_and_foreign_ids() {
         let scheme = IdScheme::new(10);
         assert_eq!(scheme.prefix(), "a-");
-        for bad in ["", "a-", "a-a", "a-a0", "a-b1", "a-b01", "a-aA", "b-a1", "a-n1234567890123", "a-a-"] {
+        for bad in
+            ["", "a-", "a-a", "a-a0", "a-b1", "a-b01", "a-aA", "b-a1", "a-n1234567890123", "a-a-"]
+        {
             assert_eq!(scheme.parse(bad), None, "{bad:?}");
         }
         // 13 digits of z overflow u64.

@@ -383,7 +383,9 @@ impl fmt::Debug for Published {
 impl PartialEq for Published {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
-            || (self.0.seq == other.0.seq && self.0.id == other.0.id && self.0.frame == other.0.frame)
+            || (self.0.seq == other.0.seq
+                && self.0.id == other.0.id
+                && self.0.frame == other.0.frame)
     }
 }
 

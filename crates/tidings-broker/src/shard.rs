@@ -526,7 +526,9 @@ struct Sub {
 
 impl Sub {
     fn is_authorized(&self, event: &Published) -> bool {
-        self.authorizer.as_ref().is_some_and(|auth| event.topics().iter().any(|t| auth.can_see_private(t)))
+        self.authorizer
+            .as_ref()
+            .is_some_and(|auth| event.topics().iter().any(|t| auth.can_see_private(t)))
     }
 
     /// Whether this subscription is addressed by `event` (replay path: no index).
@@ -639,11 +641,20 @@ impl Deliver<'_> {
             self.refuse(id, UndeliveredReason::Disconnecting);
             return;
         }
-        if sub.queue.len() >= sub.limits.max_items || sub.queued_bytes + self.len > sub.limits.max_bytes {
+        if sub.queue.len() >= sub.limits.max_items
+            || sub.queued_bytes + self.len > sub.limits.max_bytes
+        {
             match sub.overflow {
                 OverflowPolicy::Disconnect => {
                     self.refuse(id, UndeliveredReason::QueueFull);
-                    if mark_disconnect(sub, id, DisconnectReason::Lagged, self.hooks, self.woken, self.disconnects) {
+                    if mark_disconnect(
+                        sub,
+                        id,
+                        DisconnectReason::Lagged,
+                        self.hooks,
+                        self.woken,
+                        self.disconnects,
+                    ) {
                         self.stats.lag_disconnects += 1;
                     }
                     return;
@@ -708,7 +719,9 @@ impl Deliver<'_> {
                 }
             }
             match sub.queue.front_mut() {
-                Some(Item::Gap(gap)) if first == 1 => gap.missed = Some(gap.missed.unwrap_or(0) + evicted),
+                Some(Item::Gap(gap)) if first == 1 => {
+                    gap.missed = Some(gap.missed.unwrap_or(0) + evicted)
+                }
                 _ => {
                     sub.queue.push_front(Item::Gap(Gap::new(GapReason::Overflow, Some(evicted))));
                     self.stats.gaps += 1;
@@ -742,7 +755,10 @@ impl Shard {
             last_seq: Seq::ZERO,
             woken: Vec::new(),
             disconnects: Vec::new(),
-            stats: ShardStats { topics: TopTopics::new(config.topic_stats), ..ShardStats::default() },
+            stats: ShardStats {
+                topics: TopTopics::new(config.topic_stats),
+                ..ShardStats::default()
+            },
         }
     }
 
@@ -761,7 +777,9 @@ impl Shard {
             return None;
         }
         match self.slots.get(id.slot() as usize) {
-            Some(Slot { generation, sub: Some(sub) }) if *generation == id.generation() => Some(sub),
+            Some(Slot { generation, sub: Some(sub) }) if *generation == id.generation() => {
+                Some(sub)
+            }
             _ => None,
         }
     }
@@ -775,7 +793,12 @@ impl Shard {
     /// [`ShardError::Full`] past 2³² − 1 subscribers.
     ///
     /// See the [module docs](self) for an example.
-    pub fn subscribe(&mut self, config: SubscriptionConfig, plan: &ReplayPlan, now: Timestamp) -> Result<Subscribed, ShardError> {
+    pub fn subscribe(
+        &mut self,
+        config: SubscriptionConfig,
+        plan: &ReplayPlan,
+        now: Timestamp,
+    ) -> Result<Subscribed, ShardError> {
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -854,7 +877,11 @@ impl Shard {
     /// [`ShardError::UnknownSubscriber`]; [`ShardError::NotReplaying`] when the replay is done.
     ///
     /// See the [module docs](self) for an example.
-    pub fn push_replay(&mut self, id: SubscriberId, batch: &[Published]) -> Result<ReplayStep, ShardError> {
+    pub fn push_replay(
+        &mut self,
+        id: SubscriberId,
+        batch: &[Published],
+    ) -> Result<ReplayStep, ShardError> {
         let sub = self.sub_mut(id)?;
         let Some(mut replay) = sub.replay.take() else { return Err(ShardError::NotReplaying(id)) };
         if replay.finished {
@@ -1012,7 +1039,9 @@ impl Shard {
                 }
             }
             Audience::Subscriber(target) => {
-                let live = slots.get(target.slot() as usize).is_some_and(|s| s.generation == target.generation());
+                let live = slots
+                    .get(target.slot() as usize)
+                    .is_some_and(|s| s.generation == target.generation());
                 if target.shard() == self.index && live {
                     deliver.offer(slots, target.slot());
                 }
@@ -1111,7 +1140,11 @@ impl Shard {
     /// assert_eq!(broker.drain(id, &mut Vec::new())?, Drained::Closed(DisconnectReason::Requested));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn disconnect(&mut self, id: SubscriberId, reason: DisconnectReason) -> Result<(), ShardError> {
+    pub fn disconnect(
+        &mut self,
+        id: SubscriberId,
+        reason: DisconnectReason,
+    ) -> Result<(), ShardError> {
         let hooks = Arc::clone(&self.hooks);
         let mut woken = std::mem::take(&mut self.woken);
         let mut disconnects = std::mem::take(&mut self.disconnects);

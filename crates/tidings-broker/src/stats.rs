@@ -55,7 +55,8 @@ impl TopTopics {
         }
         if self.counts.len() >= self.capacity {
             // O(capacity), only when an unlisted topic arrives and the table is full.
-            let smallest = self.counts.iter().min_by_key(|(_, c)| **c).map(|(t, c)| (t.clone(), *c));
+            let smallest =
+                self.counts.iter().min_by_key(|(_, c)| **c).map(|(t, c)| (t.clone(), *c));
             if let Some((topic, count)) = smallest {
                 self.counts.remove(&topic);
                 self.other += count;
