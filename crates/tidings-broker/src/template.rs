@@ -1,10 +1,12 @@
 //! RFC 6570 URI templates used as topic selectors, matched the way Mercure hubs match them.
 //!
 //! Mercure's reference hub turns a template into a regular expression and asks whether the
-//! whole topic matches it. We compile the same language into a small Thompson automaton and
-//! simulate it over the topic's bytes, so a match costs O(topic length x template size) with no
-//! backtracking, whatever a subscriber writes, and allocates nothing for templates of up to
-//! [`INLINE_INSTS`] instructions (about 200 bytes of template text).
+//! whole topic matches it. We accept the same language differently: the template's literal
+//! prefix and suffix are compared directly, and only the variable part between them is run
+//! through a small Thompson automaton compiled from the expressions. A match therefore costs
+//! O(variable part x automaton size) with no backtracking, whatever a subscriber writes. It
+//! allocates nothing for automata of up to [`INLINE_INSTS`] instructions, and for those of up to
+//! 64 (a few expressions) each byte is a handful of bit operations on one word.
 //!
 //! What each expression `{op var1,var2,...}` matches, in that regular-expression reading:
 //!
@@ -163,6 +165,11 @@ pub(crate) struct Template {
     prefix_len: usize,
     /// Start of the literal text after the last expression: every match ends with it.
     suffix_start: usize,
+    /// For programs of at most 64 instructions: `after[pc]` is the set of instructions a
+    /// topic can be at once `pc` has consumed a byte (see [`Template::precompute_small`]).
+    after: Option<Box<[u64]>>,
+    /// With `after`: the instructions a match can be at before reading anything.
+    start: u64,
 }
 
 impl Template {
@@ -177,6 +184,8 @@ impl Template {
         let bytes = text.as_bytes();
         let mut prefix_len = None;
         let mut suffix_start = 0;
+        // Program length before the latest literal, while that literal is the last part.
+        let mut trailing_literal = None;
         let mut i = 0;
         while i < bytes.len() {
             match bytes[i] {
@@ -184,19 +193,63 @@ impl Template {
                     prefix_len.get_or_insert(i);
                     i = compiler.expression(text, i)?;
                     suffix_start = i;
+                    trailing_literal = None;
                 }
                 b'}' => return Err(SelectorError::UnopenedBrace { offset: i }),
-                _ => i = compiler.literal(text, i)?,
+                _ => {
+                    // The literal ends are compared directly (see `matches`); only literals
+                    // between expressions become instructions.
+                    let is_prefix = prefix_len.is_none();
+                    trailing_literal = Some(compiler.program.len());
+                    i = compiler.literal(text, i, !is_prefix)?;
+                }
             }
         }
+        if let Some(len) = trailing_literal {
+            // Nothing jumps past the suffix's bytes: expressions' exits point at its first
+            // byte, which `Match` now takes over.
+            compiler.program.truncate(len);
+        }
         let program = compiler.finish()?;
-        Ok(Self {
+        let mut template = Self {
             prefix_len: prefix_len.unwrap_or(bytes.len()),
             suffix_start,
             program,
             classes: compiler.classes.into_boxed_slice(),
+            after: None,
+            start: 0,
             source,
-        })
+        };
+        template.precompute_small();
+        Ok(template)
+    }
+
+    /// For programs of at most 64 instructions, stores for each instruction the set of
+    /// byte-consuming instructions (and `Match`) reachable from the one after it without
+    /// consuming a byte. A step of [`Template::run_small`] is then a few bit operations.
+    fn precompute_small(&mut self) {
+        let n = self.program.len();
+        if n > 64 {
+            return;
+        }
+        let consuming: u64 = self
+            .program
+            .iter()
+            .enumerate()
+            .filter(|(_, inst)| matches!(inst, Inst::Byte(_) | Inst::Class(_) | Inst::Match))
+            .fold(0, |set, (pc, _)| set | 1 << pc);
+        let mut stack = [0u16; 64];
+        let mut closure = |pc: usize| {
+            let mut set = [0u64; 1];
+            if pc < n {
+                self.add(&mut set, &mut stack, pc);
+            }
+            set[0] & consuming
+        };
+        let start = closure(0);
+        let after: Box<[u64]> = (0..n).map(|pc| closure(pc + 1)).collect();
+        self.start = start;
+        self.after = Some(after);
     }
 
     /// Where the literal text before the first expression ends with a separator, the byte
@@ -211,31 +264,77 @@ impl Template {
     pub(crate) fn matches(&self, topic: &str) -> bool {
         let source = self.source.as_bytes();
         let topic = topic.as_bytes();
-        // Cheap rejections first: most topics a template sees differ in their literal ends.
-        if !topic.starts_with(&source[..self.prefix_len])
-            || !topic.ends_with(&source[self.suffix_start..])
+        let prefix = &source[..self.prefix_len];
+        let suffix = &source[self.suffix_start..];
+        // The template is prefix · expressions · suffix with literal ends, so a topic matches
+        // exactly when it has both ends and what lies between matches the expressions. That
+        // rejects most topics cheaply and leaves the automaton only the variable part.
+        if topic.len() < prefix.len() + suffix.len()
+            || !topic.starts_with(prefix)
+            || !topic.ends_with(suffix)
         {
             return false;
         }
+        let middle = &topic[prefix.len()..topic.len() - suffix.len()];
+        if let Some(after) = &self.after {
+            return self.run_small(middle, after);
+        }
+        // The program covers only the variable middle and ends in `Match`.
         let n = self.program.len();
+        let words = n.div_ceil(64);
         if n <= INLINE_INSTS {
             let mut current = [0u64; INLINE_WORDS];
             let mut next = [0u64; INLINE_WORDS];
             let mut stack = [0u16; INLINE_INSTS];
-            self.run(topic, &mut current, &mut next, &mut stack)
+            self.run(middle, &mut current[..words], &mut next[..words], &mut stack)
         } else {
-            let words = n.div_ceil(64);
-            self.run(topic, &mut vec![0; words], &mut vec![0; words], &mut vec![0; n])
+            self.run(middle, &mut vec![0; words], &mut vec![0; words], &mut vec![0; n])
         }
     }
 
-    /// Thompson simulation: `current` holds every instruction reachable after the bytes read so
-    /// far. Each instruction enters a set at most once per step, so a step costs O(program).
-    fn run(&self, topic: &[u8], current: &mut [u64], next: &mut [u64], stack: &mut [u16]) -> bool {
+    /// [`Template::run`] for programs of at most 64 instructions, with the ε-closures
+    /// precomputed: the state set is one word.
+    fn run_small(&self, input: &[u8], after: &[u64]) -> bool {
+        let mut current = self.start;
+        for &byte in input {
+            let mut next = 0;
+            let mut bits = current;
+            while bits != 0 {
+                let pc = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if self.consumes(pc, byte) {
+                    next |= after.get(pc).copied().unwrap_or(0);
+                }
+            }
+            if next == 0 {
+                return false;
+            }
+            current = next;
+        }
+        let accept = self.program.len() - 1;
+        current & (1 << accept) != 0
+    }
+
+    /// Whether instruction `pc` consumes `byte`.
+    #[inline]
+    fn consumes(&self, pc: usize, byte: u8) -> bool {
+        match self.program.get(pc) {
+            Some(Inst::Byte(b)) => *b == byte,
+            Some(Inst::Class(c)) => {
+                self.classes.get(usize::from(*c)).is_some_and(|set| set.contains(byte))
+            }
+            _ => false,
+        }
+    }
+
+    /// Thompson simulation: `current` holds every instruction reachable after the bytes read
+    /// so far. Each instruction enters a set at most once per step, so a step costs
+    /// O(program). Matches when `Match`, the last instruction, is reachable at the end.
+    fn run(&self, input: &[u8], current: &mut [u64], next: &mut [u64], stack: &mut [u16]) -> bool {
         let (mut current, mut next) = (current, next);
         current.fill(0);
         self.add(current, stack, 0);
-        for &byte in topic {
+        for &byte in input {
             next.fill(0);
             let mut any = false;
             for (w, &word) in current.iter().enumerate() {
@@ -243,14 +342,7 @@ impl Template {
                 while bits != 0 {
                     let pc = w * 64 + bits.trailing_zeros() as usize;
                     bits &= bits - 1;
-                    let advance = match self.program.get(pc) {
-                        Some(Inst::Byte(b)) => *b == byte,
-                        Some(Inst::Class(c)) => {
-                            self.classes.get(usize::from(*c)).is_some_and(|set| set.contains(byte))
-                        }
-                        _ => false,
-                    };
-                    if advance {
+                    if self.consumes(pc, byte) {
                         self.add(next, stack, pc + 1);
                         any = true;
                     }
@@ -366,8 +458,9 @@ impl Compiler {
         self.program[either] = Inst::Split(plain, escaped);
     }
 
-    /// Literal text from `start` up to the next brace; returns where it stopped.
-    fn literal(&mut self, text: &str, start: usize) -> Result<usize, SelectorError> {
+    /// Validates literal text from `start` up to the next brace, and compiles it when `emit`;
+    /// returns where it stopped.
+    fn literal(&mut self, text: &str, start: usize, emit: bool) -> Result<usize, SelectorError> {
         let bytes = text.as_bytes();
         let mut i = start;
         while i < bytes.len() {
@@ -388,8 +481,11 @@ impl Compiler {
                 i += c.len_utf8();
             }
         }
-        // Literal text matches itself byte for byte, escapes included (`%20` is not a space).
-        self.bytes(&bytes[start..i]);
+        if emit {
+            // Literal text matches itself byte for byte, escapes included (`%20` is not a
+            // space).
+            self.bytes(&bytes[start..i]);
+        }
         Ok(i)
     }
 

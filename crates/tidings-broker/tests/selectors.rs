@@ -546,6 +546,12 @@ fn wildcard_strategy() -> impl Strategy<Value = String> {
 }
 
 fn template_strategy() -> impl Strategy<Value = String> {
+    template_strategy_of(1..5)
+}
+
+/// Templates of `pieces` literal or expression pieces; long ones (more than about six
+/// expressions) compile past the 64-instruction fast path.
+fn template_strategy_of(pieces: std::ops::Range<usize>) -> impl Strategy<Value = String> {
     let expression = (
         prop::sample::select(vec!["", "+", "#", ".", "/", ";", "?", "&"]),
         prop::collection::vec(prop::sample::select(vec!["v", "w*", "x:2"]), 1..3),
@@ -556,7 +562,7 @@ fn template_strategy() -> impl Strategy<Value = String> {
             .prop_map(String::from),
         expression,
     ];
-    prop::collection::vec(piece, 1..5)
+    prop::collection::vec(piece, pieces)
         .prop_map(|pieces| pieces.concat())
         .prop_filter("a template has a brace", |t| t.contains('{'))
 }
@@ -635,6 +641,22 @@ proptest! {
     #[test]
     fn template_matcher_agrees_with_mercure_regex(
         template in template_strategy(),
+        topics in prop::collection::vec(template_topic_strategy(), 1..20),
+    ) {
+        let Ok(selector) = Selector::parse(&template) else {
+            return Err(TestCaseError::reject("not a valid template"));
+        };
+        let regex = mercure_regex(&template);
+        for topic in topics {
+            let expected = topic == template || regex.is_match(&topic);
+            prop_assert_eq!(selector.matches(&topic), expected, "{:?} vs {:?} ({})", template, topic, regex);
+        }
+    }
+
+    /// The same with long templates, which take the general automaton path.
+    #[test]
+    fn long_template_matcher_agrees_with_mercure_regex(
+        template in template_strategy_of(10..24),
         topics in prop::collection::vec(template_topic_strategy(), 1..20),
     ) {
         let Ok(selector) = Selector::parse(&template) else {
