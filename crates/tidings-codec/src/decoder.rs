@@ -13,6 +13,10 @@ pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// A `data` line still arriving is decoded into the data buffer piece by piece once this many
+/// bytes of it are buffered (see [`StreamedLine`]).
+const STREAM_DATA_AFTER: usize = 4096;
+
 /// Decoder settings.
 ///
 /// ```
@@ -176,6 +180,8 @@ pub struct Decoder {
     /// The previous line ended with CR as the last buffered byte; an LF that arrives next
     /// belongs to that line ending ("CRLF split across chunks is one line ending").
     skip_lf: bool,
+    /// See [`STREAM_DATA_AFTER`]; a field so tests can force or disable streaming.
+    stream_data_after: usize,
     fields: FieldState,
 }
 
@@ -206,6 +212,23 @@ struct FieldState {
     /// While discarding: bytes of the current (dropped) line have been seen, so the next line
     /// ending ends a non-empty line rather than forming a blank one.
     discarding_mid_line: bool,
+    /// The `data` line being read has its value so far in `data` already.
+    streamed: Option<StreamedLine>,
+}
+
+/// A long `data` line that is still arriving. Rather than buffering all of it and copying it
+/// into the data buffer at its end (two large copies, the second into cold memory), its value
+/// is decoded into the data buffer chunk by chunk while the bytes are hot; only a trailing
+/// incomplete UTF-8 sequence stays in the input buffer. Decoding piecewise gives the same text
+/// as decoding the whole line because every cut is made right before a byte that starts a
+/// character. The counts here let the size limit and [`Decoder::buffered_len`] see exactly
+/// what they would have seen had the line been buffered whole.
+#[derive(Debug, Clone, Copy)]
+struct StreamedLine {
+    /// Raw bytes of the line already consumed: `data:`, the optional space, value bytes.
+    raw: usize,
+    /// Length of the data buffer before this line; the line's decoded text follows it.
+    data_before: usize,
 }
 
 impl Decoder {
@@ -224,6 +247,7 @@ impl Decoder {
             scanned: 0,
             bom_checked: false,
             skip_lf: false,
+            stream_data_after: STREAM_DATA_AFTER,
             fields: FieldState {
                 config,
                 data: String::new(),
@@ -234,6 +258,7 @@ impl Decoder {
                 unknown: Vec::new(),
                 discarding: false,
                 discarding_mid_line: false,
+                streamed: None,
             },
         }
     }
@@ -287,7 +312,8 @@ impl Decoder {
     /// ```
     #[must_use]
     pub fn buffered_len(&self) -> usize {
-        self.buf.len() - self.pos + self.fields.pending_size()
+        let streamed_raw = self.fields.streamed.map_or(0, |streamed| streamed.raw);
+        self.buf.len() - self.pos + streamed_raw + self.fields.pending_size_as_buffered()
     }
 
     /// Appends a chunk of the stream. Chunks may split lines, line endings and multi-byte
@@ -338,7 +364,9 @@ impl Decoder {
             }
             self.pos = next;
             let line = &self.buf[line_start..line_end];
-            if let Some(item) = self.fields.line(line)? {
+            if let Some(streamed) = self.fields.streamed.take() {
+                self.fields.end_streamed_data(streamed, line)?;
+            } else if let Some(item) = self.fields.line(line)? {
                 return Ok(Some(item));
             }
         }
@@ -365,7 +393,8 @@ impl Decoder {
             || !self.fields.data.is_empty()
             || !self.fields.event_type.is_empty()
             || self.fields.pending_id.as_ref().is_some_and(|id| *id != self.fields.last_event_id)
-            || self.fields.discarding;
+            || self.fields.discarding
+            || self.fields.streamed.is_some();
         self.buf.clear();
         self.pos = 0;
         self.scanned = 0;
@@ -415,19 +444,48 @@ impl Decoder {
             self.scanned = 0;
             return Ok(None);
         }
-        if self.fields.pending_size() + partial > self.fields.config.max_event_size {
+        let raw_partial = partial + self.fields.streamed.map_or(0, |streamed| streamed.raw);
+        if self.fields.pending_size_as_buffered() + raw_partial > self.fields.config.max_event_size
+        {
             self.buf.clear();
             self.pos = 0;
             self.scanned = 0;
             self.fields.start_discarding(true);
             return Err(DecodeError::EventTooLarge { limit: self.fields.config.max_event_size });
         }
+        self.stream_data();
         // Move the partial line to the front so the buffer does not grow with consumed bytes.
         if self.pos > 0 {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
         Ok(None)
+    }
+
+    /// Decodes the value of a long partial `data` line into the data buffer (see
+    /// [`StreamedLine`]), leaving only a possibly incomplete trailing character in `buf`.
+    fn stream_data(&mut self) {
+        let partial = &self.buf[self.pos..];
+        let mut streamed = match self.fields.streamed {
+            Some(streamed) => streamed,
+            // Past `data:` there must be at least one byte, to see whether it is the space.
+            None if partial.len() >= self.stream_data_after.max(6)
+                && partial.starts_with(b"data:") =>
+            {
+                // "If value starts with a U+0020 SPACE character, remove it from value."
+                let prefix = if partial.get(5) == Some(&b' ') { 6 } else { 5 };
+                self.pos += prefix;
+                StreamedLine { raw: prefix, data_before: self.fields.data.len() }
+            }
+            None => return,
+        };
+        let value = &self.buf[self.pos..];
+        let whole = value.len() - incomplete_suffix(value);
+        self.fields.data.push_str(&utf8(&value[..whole]));
+        streamed.raw += whole;
+        self.pos += whole;
+        self.scanned = self.buf.len() - self.pos;
+        self.fields.streamed = Some(streamed);
     }
 }
 
@@ -438,12 +496,40 @@ impl FieldState {
             + self.unknown.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
     }
 
+    /// [`FieldState::pending_size`] as it would be had a streamed line not been decoded yet.
+    fn pending_size_as_buffered(&self) -> usize {
+        self.pending_size()
+            - self.streamed.map_or(0, |streamed| self.data.len() - streamed.data_before)
+    }
+
     fn reset_event(&mut self) {
         self.data.clear();
         self.event_type.clear();
         self.unknown.clear();
         // A discarded block's `id` must not survive into the next dispatch.
         self.pending_id = None;
+        self.streamed = None;
+    }
+
+    /// The end of a streamed `data` line: `rest` is the part of its value not decoded yet. The
+    /// checks are those of [`FieldState::line`] for a `data` line, on the same numbers.
+    fn end_streamed_data(
+        &mut self,
+        streamed: StreamedLine,
+        rest: &[u8],
+    ) -> Result<(), DecodeError> {
+        let decoded_so_far = self.data.len() - streamed.data_before;
+        let pending = self.pending_size() - decoded_so_far;
+        if pending + streamed.raw + rest.len() > self.config.max_event_size {
+            return Err(self.too_large());
+        }
+        let rest = utf8(rest);
+        if pending + decoded_so_far + rest.len() + 1 > self.config.max_event_size {
+            return Err(self.too_large());
+        }
+        self.data.push_str(&rest);
+        self.data.push('\n');
+        Ok(())
     }
 
     fn start_discarding(&mut self, mid_line: bool) {
@@ -616,6 +702,27 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// How many bytes at the end of `bytes` may be the start of a character that the next chunk
+/// completes: from the last byte that is not a continuation byte (`10xxxxxx`), if that byte
+/// announces a longer sequence than is there. Cutting right before such a byte never splits a
+/// character or a maximal invalid sequence, so decoding the two sides apart equals decoding
+/// them together.
+fn incomplete_suffix(bytes: &[u8]) -> usize {
+    for back in 1..=bytes.len().min(3) {
+        let byte = bytes[bytes.len() - back];
+        if byte & 0xC0 != 0x80 {
+            let needed = match byte {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                0xF0..=0xF7 => 4,
+                _ => 1,
+            };
+            return if needed > back { back } else { 0 };
+        }
+    }
+    0
+}
+
 /// The first colon in `line`. The spec's field names are at most 5 bytes, so a scalar look at
 /// the first few bytes finds the colon before a vectorised search would have finished its
 /// setup; lines with a longer or no field name fall back to `memchr`.
@@ -645,5 +752,123 @@ fn utf8(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Everything observable about decoding `chunks`: each result of `next_item` (items and
+    /// errors), `buffered_len` after every push and every drain, then `finish` and the id.
+    fn observe(chunks: &[&[u8]], config: &DecoderConfig, stream_data_after: usize) -> Vec<String> {
+        let mut decoder = Decoder::with_config(config.clone());
+        decoder.stream_data_after = stream_data_after;
+        let mut seen = Vec::new();
+        for chunk in chunks {
+            decoder.push(chunk);
+            seen.push(format!("pushed, buffered {}", decoder.buffered_len()));
+            loop {
+                let result = decoder.next_item();
+                seen.push(format!("{result:?}"));
+                if result == Ok(None) {
+                    break;
+                }
+            }
+            seen.push(format!("drained, buffered {}", decoder.buffered_len()));
+        }
+        seen.push(format!("finish {}, last id {:?}", decoder.finish(), decoder.last_event_id()));
+        seen
+    }
+
+    /// Streams that put long `data` lines, multi-byte and invalid UTF-8, all line endings and
+    /// size-limit breaches at every position a chunk boundary can fall on.
+    const STREAMS: &[&[u8]] = &[
+        b"data: h\xC3\xA9llo w\xE2\x82\xACrld \xF0\x9D\x84\x9E end\n\n",
+        b"id: 1\ndata:no space \xE2\x82\xAC\xE2\x82\xAC\r\ndata:  two spaces\r\rdata\n\n",
+        b"data: bad \xFF\x80 cut \xE2\x82 then \xC0\xAF \xE0\x80 \xF4\x90\x80\x80 \xF0\x9F\n\n",
+        b"data: ends in a cut character \xF0\x9F\x98",
+        b"data: first line is long enough\ndata: second line is long too\n\nid: 2\n\n",
+        b": comment\nevent: e\ndata: \xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\n\n",
+    ];
+
+    fn configs() -> Vec<DecoderConfig> {
+        [8, 20, 27, 40, usize::MAX].map(|max| DecoderConfig::default().max_event_size(max)).into()
+    }
+
+    #[test]
+    fn streamed_data_lines_decode_exactly_as_buffered_ones_at_every_two_way_split() {
+        for stream in STREAMS {
+            for config in configs() {
+                for cut in 0..=stream.len() {
+                    let chunks = [&stream[..cut], &stream[cut..]];
+                    let buffered = observe(&chunks, &config, usize::MAX);
+                    for after in [0, 6, 7, 9] {
+                        assert_eq!(
+                            observe(&chunks, &config, after),
+                            buffered,
+                            "stream {stream:?}, cut {cut}, config {config:?}, after {after}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn streamed_data_lines_decode_exactly_as_buffered_ones_at_every_three_way_split() {
+        for stream in STREAMS {
+            for config in configs() {
+                for first in 0..=stream.len() {
+                    for second in first..=stream.len() {
+                        let chunks = [&stream[..first], &stream[first..second], &stream[second..]];
+                        assert_eq!(
+                            observe(&chunks, &config, 6),
+                            observe(&chunks, &config, usize::MAX),
+                            "stream {stream:?}, cuts {first} {second}, config {config:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn streamed_data_lines_decode_exactly_as_buffered_ones_byte_by_byte() {
+        for stream in STREAMS {
+            let chunks: Vec<&[u8]> = stream.chunks(1).collect();
+            for config in configs() {
+                assert_eq!(observe(&chunks, &config, 6), observe(&chunks, &config, usize::MAX));
+            }
+        }
+    }
+
+    #[test]
+    fn a_long_data_line_is_decoded_while_it_arrives() {
+        let mut decoder = Decoder::new();
+        decoder.stream_data_after = 6;
+        decoder.push(b"data: 0123456789 \xE2\x82");
+        assert_eq!(decoder.next_item(), Ok(None));
+        // Only the cut character is still raw; the rest is in the data buffer already.
+        assert_eq!(decoder.buf[decoder.pos..], b"\xE2\x82"[..]);
+        assert_eq!(decoder.fields.data, "0123456789 ");
+        assert_eq!(decoder.buffered_len(), b"data: 0123456789 \xE2\x82".len());
+        decoder.push(b"\xAC\n\n");
+        let event = decoder.next_item().map(|item| item.and_then(Item::into_event));
+        assert_eq!(event.map(|e| e.map(|e| e.data)), Ok(Some("0123456789 \u{20AC}".to_owned())));
+    }
+
+    #[test]
+    fn incomplete_suffix_keeps_only_a_character_the_next_chunk_may_complete() {
+        assert_eq!(incomplete_suffix(b""), 0);
+        assert_eq!(incomplete_suffix(b"abc"), 0);
+        assert_eq!(incomplete_suffix(b"a\xC3"), 1);
+        assert_eq!(incomplete_suffix(b"a\xC3\xA9"), 0);
+        assert_eq!(incomplete_suffix(b"a\xE2\x82"), 2);
+        assert_eq!(incomplete_suffix(b"a\xF0\x9F\x98"), 3);
+        assert_eq!(incomplete_suffix(b"a\xF0\x9F\x98\x80"), 0);
+        // Stray continuation bytes and bytes that never start a character end a sequence.
+        assert_eq!(incomplete_suffix(b"a\x80\x80\x80"), 0);
+        assert_eq!(incomplete_suffix(b"a\xFF"), 0);
     }
 }
