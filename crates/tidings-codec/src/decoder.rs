@@ -323,7 +323,34 @@ impl Decoder {
             self.buf.clear();
             self.pos = 0;
         }
+        if self.buf.is_empty() && self.stream_chunk(chunk) {
+            return;
+        }
         self.buf.extend_from_slice(chunk);
+    }
+
+    /// While a long `data` line is streamed (see [`StreamedLine`]) and nothing else is
+    /// buffered, a chunk that neither ends the line nor breaks the size limit is decoded
+    /// straight into the data buffer instead of being copied into `buf` first. Any other chunk
+    /// takes the ordinary path, so [`Decoder::next_item`] sees exactly what it would have.
+    fn stream_chunk(&mut self, chunk: &[u8]) -> bool {
+        let Some(mut streamed) = self.fields.streamed else {
+            return false;
+        };
+        if self.fields.pending_size_as_buffered() + streamed.raw + chunk.len()
+            > self.fields.config.max_event_size
+            || memchr::memchr2(b'\n', b'\r', chunk).is_some()
+        {
+            return false;
+        }
+        let whole = chunk.len() - incomplete_suffix(chunk);
+        self.fields.data.push_str(&utf8(&chunk[..whole]));
+        streamed.raw += whole;
+        self.fields.streamed = Some(streamed);
+        self.buf.extend_from_slice(&chunk[whole..]);
+        // The kept bytes were just searched for line endings.
+        self.scanned = self.buf.len();
+        true
     }
 
     /// Parses buffered bytes until the next item. `Ok(None)` means every complete line has
@@ -856,6 +883,23 @@ mod tests {
         decoder.push(b"\xAC\n\n");
         let event = decoder.next_item().map(|item| item.and_then(Item::into_event));
         assert_eq!(event.map(|e| e.map(|e| e.data)), Ok(Some("0123456789 \u{20AC}".to_owned())));
+    }
+
+    #[test]
+    fn a_chunk_inside_a_streamed_data_line_skips_the_input_buffer() {
+        let mut decoder = Decoder::new();
+        decoder.stream_data_after = 6;
+        decoder.push(b"data: 0123456789");
+        assert_eq!(decoder.next_item(), Ok(None));
+        decoder.push(b" more \xF0\x9F");
+        // Decoded on arrival: only the cut character went into the input buffer.
+        assert_eq!(decoder.buf, b"\xF0\x9F");
+        assert_eq!(decoder.fields.data, "0123456789 more ");
+        assert_eq!(decoder.buffered_len(), b"data: 0123456789 more \xF0\x9F".len());
+        assert_eq!(decoder.next_item(), Ok(None));
+        decoder.push(b"\x98\x80\n\n");
+        let event = decoder.next_item().map(|item| item.and_then(Item::into_event));
+        assert_eq!(event.map(|e| e.map(|e| e.data)), Ok(Some("0123456789 more \u{1F600}".into())));
     }
 
     #[test]
