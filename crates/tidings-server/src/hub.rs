@@ -1,0 +1,564 @@
+//! The async hub handle: the I/O-free broker core behind sharded locks, with wake-ups for the
+//! connections that have something to send and one hub-wide keep-alive tick.
+//!
+//! Lock order is always *core* (ids and history) before *shard*. Publishing holds the core lock
+//! while it fans out to every shard, so every shard sees events in sequence order; each shard
+//! lock is held only for the fan-out into that shard's queues. Connections only ever take
+//! their own shard's lock, so many connections spread over several shards do not contend.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::Waker;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tidings_broker::{
+    DisconnectReason, GapPolicy, HubConfig as CoreConfig, Message, OverflowPolicy, PublishError,
+    Published, QueueLimits, ReplayStep, Retention, Shard, ShardConfig, ShardError, SubscriberId,
+    SubscriptionConfig, Timestamp,
+};
+
+use crate::body::SseBody;
+
+/// Default keep-alive period: a comment frame to every connection idle for a whole period.
+pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Default cap on concurrent subscriptions.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+
+/// How many history events a replay reads per core-lock acquisition, so a long replay does
+/// not stall publishers.
+const REPLAY_BATCH: usize = 256;
+
+/// Settings of a [`Hub`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tidings_server::HubConfig;
+///
+/// let config = HubConfig::default().shards(4).keep_alive(Duration::from_secs(30));
+/// # drop(config);
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct HubConfig {
+    shards: usize,
+    epoch: Option<u32>,
+    retention: Retention,
+    gap_policy: GapPolicy,
+    queue_limits: QueueLimits,
+    overflow: OverflowPolicy,
+    keep_alive: Option<Duration>,
+    retry_hint: Option<Duration>,
+    max_connections: usize,
+    max_lifetime: Option<Duration>,
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            shards: std::thread::available_parallelism().map_or(1, |n| n.get()) * 2,
+            epoch: None,
+            retention: Retention::default(),
+            gap_policy: GapPolicy::default(),
+            queue_limits: QueueLimits::default(),
+            overflow: OverflowPolicy::default(),
+            keep_alive: Some(DEFAULT_KEEP_ALIVE),
+            retry_hint: None,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_lifetime: None,
+        }
+    }
+}
+
+impl HubConfig {
+    /// Number of subscriber shards, each behind its own lock. Default: twice the number of
+    /// CPUs. Clamped to at least 1.
+    pub fn shards(mut self, shards: usize) -> Self {
+        self.shards = shards.max(1);
+        self
+    }
+
+    /// The id epoch (see `tidings_broker::IdScheme`). Default: derived from the start time,
+    /// so a restarted in-memory hub does not reuse the ids of the previous run.
+    pub fn epoch(mut self, epoch: u32) -> Self {
+        self.epoch = Some(epoch);
+        self
+    }
+
+    /// History retention. Default: `tidings_broker::Retention::default()`.
+    pub fn retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
+    }
+
+    /// What a resuming subscriber gets after a gap notice. Default: the retained events.
+    pub fn gap_policy(mut self, policy: GapPolicy) -> Self {
+        self.gap_policy = policy;
+        self
+    }
+
+    /// Per-subscriber queue bound. Default: `tidings_broker::QueueLimits::default()`.
+    pub fn queue_limits(mut self, limits: QueueLimits) -> Self {
+        self.queue_limits = limits;
+        self
+    }
+
+    /// What happens when a subscriber's queue overflows. Default: disconnect (the client
+    /// resumes from history with `Last-Event-ID`).
+    pub fn overflow(mut self, policy: OverflowPolicy) -> Self {
+        self.overflow = policy;
+        self
+    }
+
+    /// Period of the hub-wide keep-alive tick; `None` disables keep-alives. Default: 15 s.
+    pub fn keep_alive(mut self, period: impl Into<Option<Duration>>) -> Self {
+        self.keep_alive = period.into();
+        self
+    }
+
+    /// A `retry:` hint sent at the start of every stream. Default: none.
+    pub fn retry_hint(mut self, retry: impl Into<Option<Duration>>) -> Self {
+        self.retry_hint = retry.into();
+        self
+    }
+
+    /// Maximum concurrent subscriptions; more are refused. Default: 100 000.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// Close each stream after this long so clients reconnect (and resume); `None` keeps
+    /// streams open indefinitely. Default: none.
+    pub fn max_lifetime(mut self, lifetime: impl Into<Option<Duration>>) -> Self {
+        self.max_lifetime = lifetime.into();
+        self
+    }
+
+    /// The configured `retry:` hint.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = tidings_server::HubConfig::default().retry_hint(Duration::from_secs(2));
+    /// assert_eq!(config.retry_hint_value(), Some(Duration::from_secs(2)));
+    /// ```
+    #[must_use]
+    pub fn retry_hint_value(&self) -> Option<Duration> {
+        self.retry_hint
+    }
+
+    /// The configured maximum stream lifetime.
+    ///
+    /// ```
+    /// assert_eq!(tidings_server::HubConfig::default().max_lifetime_value(), None);
+    /// ```
+    #[must_use]
+    pub fn max_lifetime_value(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+}
+
+/// Why a subscription could not be opened.
+///
+/// ```
+/// use tidings_server::{Hub, HubConfig, SubscribeError};
+/// use tidings_broker::SubscriptionConfig;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let hub = Hub::new(HubConfig::default().max_connections(0));
+/// let refused = hub.subscribe(SubscriptionConfig::new()).unwrap_err();
+/// assert!(matches!(refused, SubscribeError::TooManyConnections { limit: 0 }));
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// The hub already serves [`HubConfig::max_connections`] subscriptions.
+    #[error("too many connections (limit {limit})")]
+    TooManyConnections {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// History could not be read for the replay.
+    #[error("history unavailable")]
+    History(#[source] tidings_broker::HistoryError),
+    /// The shard refused the subscription.
+    #[error("subscription refused")]
+    Shard(#[source] ShardError),
+}
+
+/// The async hub: publish from anywhere, subscribe per connection.
+///
+/// Cloning is cheap (a reference count); every clone is the same hub. Create it inside a tokio
+/// runtime: it spawns the keep-alive task, which ends when the last clone is dropped.
+///
+/// ```
+/// use tidings_broker::{Message, Selector, SubscriptionConfig};
+/// use tidings_codec::Event;
+/// use tidings_server::{Hub, HubConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = Hub::new(HubConfig::default());
+/// let subscription = hub.subscribe(SubscriptionConfig::new().selector(Selector::parse("news")?))?;
+/// let published = hub.publish(Message::new(Event::new("hello")).topic("news"))?;
+/// assert!(!published.id().is_empty());
+/// # drop(subscription);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: HubConfig,
+    core: Mutex<tidings_broker::Hub>,
+    shards: Box<[Mutex<ShardState>]>,
+    next_shard: AtomicUsize,
+    connections: AtomicUsize,
+    started: tokio::time::Instant,
+    started_unix_ms: u64,
+}
+
+/// One shard and the connection state that must change under the same lock as its queues.
+pub(crate) struct ShardState {
+    pub(crate) shard: Shard,
+    pub(crate) conns: HashMap<SubscriberId, Conn>,
+    scratch: Vec<SubscriberId>,
+    disconnects: Vec<(SubscriberId, DisconnectReason)>,
+}
+
+/// Per-connection state the body and the hub share.
+#[derive(Default)]
+pub(crate) struct Conn {
+    /// Set by the body when it found nothing to send; taken by whoever queues something.
+    pub(crate) waker: Option<Waker>,
+    /// The keep-alive tick found this connection idle: send a comment frame.
+    pub(crate) keep_alive_due: bool,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("shards", &self.inner.shards.len())
+            .field("connections", &self.connections())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hub {
+    /// Starts a hub with `config`. Call it inside a tokio runtime: the keep-alive task is
+    /// spawned there (outside one, the hub works but sends no keep-alives, and says so in a
+    /// warning).
+    ///
+    /// See [`Hub`] for an example.
+    #[must_use]
+    pub fn new(config: HubConfig) -> Self {
+        let started_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        // Seconds since 2020 fit 32 bits for a century and differ between restarts.
+        let epoch = config.epoch.unwrap_or_else(|| {
+            u32::try_from((started_unix_ms / 1000).saturating_sub(1_577_836_800)).unwrap_or(0)
+        });
+        let core = tidings_broker::Hub::new(
+            CoreConfig::new(epoch).retention(config.retention).gap_policy(config.gap_policy),
+        );
+        let shards = (0..config.shards)
+            .map(|index| {
+                let shard_config = ShardConfig::new(u16::try_from(index).unwrap_or(u16::MAX))
+                    .queue_limits(config.queue_limits)
+                    .overflow(config.overflow);
+                Mutex::new(ShardState {
+                    shard: Shard::new(shard_config),
+                    conns: HashMap::new(),
+                    scratch: Vec::new(),
+                    disconnects: Vec::new(),
+                })
+            })
+            .collect();
+        let keep_alive = config.keep_alive;
+        let inner = Arc::new(Inner {
+            config,
+            core: Mutex::new(core),
+            shards,
+            next_shard: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
+            started: tokio::time::Instant::now(),
+            started_unix_ms,
+        });
+        if let Some(period) = keep_alive {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(keep_alive_loop(Arc::downgrade(&inner), period));
+                }
+                Err(_) => tracing::warn!("hub created outside a tokio runtime: no keep-alives"),
+            }
+        }
+        Self { inner }
+    }
+
+    /// The hub's configuration.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let hub = tidings_server::Hub::new(tidings_server::HubConfig::default().shards(3));
+    /// assert!(hub.config().retry_hint_value().is_none());
+    /// # }
+    /// ```
+    pub fn config(&self) -> &HubConfig {
+        &self.inner.config
+    }
+
+    /// Current time on the hub's clock (milliseconds since the Unix epoch at start, advanced
+    /// by tokio's clock, so tests with paused time control it).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// assert!(hub.now().as_millis() > 0);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn now(&self) -> Timestamp {
+        self.inner.now()
+    }
+
+    /// Number of open subscriptions.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// assert_eq!(tidings_server::Hub::new(Default::default()).connections(), 0);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn connections(&self) -> usize {
+        self.inner.connections.load(Ordering::Relaxed)
+    }
+
+    /// Publishes: assigns the id, encodes the frame once, appends it to history and queues it
+    /// for every addressed subscriber. Never waits for subscribers; returns the published
+    /// event (its id is [`Published::id`]).
+    ///
+    /// # Errors
+    /// [`PublishError`] from the core (duplicate or reserved id, history failure).
+    ///
+    /// See [`Hub`] for an example.
+    pub fn publish(&self, message: Message) -> Result<Published, PublishError> {
+        let now = self.now();
+        let mut wake = Vec::new();
+        let published = {
+            let mut core = lock(&self.inner.core);
+            let published = core.publish(message, now)?;
+            for shard in &self.inner.shards {
+                let mut state = lock(shard);
+                // Cannot fail: every shard is fed only from here, under the core lock, in
+                // sequence order.
+                let _ = state.shard.fan_out(&published);
+                state.collect_wakers(&mut wake);
+            }
+            published
+        };
+        for waker in wake {
+            waker.wake();
+        }
+        Ok(published)
+    }
+
+    /// Opens a subscription: registers it for live events, replays history per its
+    /// `Start` (live events published meanwhile queue behind the replay, with no gap and no
+    /// duplicate), and returns the handle the response body drains.
+    ///
+    /// # Errors
+    /// [`SubscribeError`]: too many connections, history unreadable.
+    ///
+    /// See [`Hub`] for an example.
+    pub fn subscribe(&self, config: SubscriptionConfig) -> Result<Subscription, SubscribeError> {
+        let limit = self.inner.config.max_connections;
+        let admitted =
+            self.inner.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < limit).then_some(n + 1)
+            });
+        if admitted.is_err() {
+            return Err(SubscribeError::TooManyConnections { limit });
+        }
+        // From here on, dropping `guard` releases the connection slot on every error path.
+        let guard = ConnectionSlot { inner: Arc::clone(&self.inner) };
+        let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.inner.shards.len();
+        let now = self.now();
+        let subscribed = {
+            let core = lock(&self.inner.core);
+            let plan = core.plan(config.start_at(), now).map_err(SubscribeError::History)?;
+            let mut state = lock(&self.inner.shards[shard]);
+            let subscribed =
+                state.shard.subscribe(config, &plan, now).map_err(SubscribeError::Shard)?;
+            state.conns.insert(subscribed.id(), Conn::default());
+            subscribed
+        };
+        let subscription =
+            Subscription { hub: self.clone(), id: subscribed.id(), shard, _slot: guard };
+        // Replay in batches, taking the core lock for each read and the shard lock for each
+        // hand-over: publishers interleave freely and their events wait in the live queue.
+        let mut cursor = subscribed.replay();
+        let mut batch = Vec::with_capacity(REPLAY_BATCH);
+        while let Some(at) = cursor {
+            batch.clear();
+            let read = lock(&self.inner.core).read(at.after(), REPLAY_BATCH, now, &mut batch);
+            let mut state = lock(&self.inner.shards[shard]);
+            cursor = match read {
+                Ok(()) => match state.shard.push_replay(subscription.id, &batch) {
+                    Ok(ReplayStep::Continue(next)) => Some(next),
+                    Ok(ReplayStep::Done) | Err(_) => None,
+                },
+                Err(error) => {
+                    tracing::warn!(%error, "history read failed during replay");
+                    let _ = state.shard.abandon_replay(subscription.id);
+                    None
+                }
+            };
+        }
+        Ok(subscription)
+    }
+
+    pub(crate) fn shard_state(&self, shard: usize) -> MutexGuard<'_, ShardState> {
+        lock(&self.inner.shards[shard])
+    }
+}
+
+impl Inner {
+    fn now(&self) -> Timestamp {
+        let elapsed = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Timestamp::from_millis(self.started_unix_ms.saturating_add(elapsed))
+    }
+}
+
+impl ShardState {
+    /// Takes the wakers of every connection the shard has something new for (new items, or a
+    /// disconnect decision) so the caller can wake them after releasing the lock.
+    fn collect_wakers(&mut self, wake: &mut Vec<Waker>) {
+        self.scratch.clear();
+        self.shard.take_woken(&mut self.scratch);
+        self.disconnects.clear();
+        self.shard.take_disconnects(&mut self.disconnects);
+        let ids = self.scratch.iter().copied().chain(self.disconnects.iter().map(|(id, _)| *id));
+        for id in ids {
+            if let Some(waker) = self.conns.get_mut(&id).and_then(|conn| conn.waker.take()) {
+                wake.push(waker);
+            }
+        }
+    }
+}
+
+/// Releases one connection slot when dropped.
+struct ConnectionSlot {
+    inner: Arc<Inner>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.inner.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// One open subscription. Dropping it unsubscribes and frees its connection slot.
+///
+/// Turn it into a response body with [`Subscription::into_body`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let hub = tidings_server::Hub::new(Default::default());
+/// let subscription = hub.subscribe(tidings_broker::SubscriptionConfig::new())?;
+/// assert_eq!(hub.connections(), 1);
+/// drop(subscription);
+/// assert_eq!(hub.connections(), 0);
+/// # Ok(()) }
+/// ```
+pub struct Subscription {
+    pub(crate) hub: Hub,
+    pub(crate) id: SubscriberId,
+    pub(crate) shard: usize,
+    _slot: ConnectionSlot,
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Subscription {
+    /// The subscriber id (usable with `Message::to_subscriber`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// let a = hub.subscribe(tidings_broker::SubscriptionConfig::new())?;
+    /// let b = hub.subscribe(tidings_broker::SubscriptionConfig::new())?;
+    /// assert_ne!(a.id(), b.id());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> SubscriberId {
+        self.id
+    }
+
+    /// The SSE response body for this subscription (see [`SseBody`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// let body = hub.subscribe(tidings_broker::SubscriptionConfig::new())?.into_body();
+    /// # drop(body);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn into_body(self) -> SseBody {
+        SseBody::new(self)
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut state = self.hub.shard_state(self.shard);
+        state.conns.remove(&self.id);
+        // Already gone only if the shard removed it itself; nothing else to undo then.
+        let _ = state.shard.unsubscribe(self.id);
+    }
+}
+
+/// The hub-wide keep-alive: every period, each connection that was queued nothing during the
+/// period gets one comment frame. One task for the whole hub, not a timer per connection.
+async fn keep_alive_loop(hub: Weak<Inner>, period: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut idle = Vec::new();
+    let mut wake = Vec::new();
+    loop {
+        ticks.tick().await;
+        let Some(inner) = hub.upgrade() else { return };
+        for shard in &inner.shards {
+            let mut state = lock(shard);
+            idle.clear();
+            state.shard.take_idle(&mut idle);
+            for id in &idle {
+                if let Some(conn) = state.conns.get_mut(id) {
+                    conn.keep_alive_due = true;
+                    if let Some(waker) = conn.waker.take() {
+                        wake.push(waker);
+                    }
+                }
+            }
+            drop(state);
+            for waker in wake.drain(..) {
+                waker.wake();
+            }
+        }
+    }
+}
+
+/// Locks a mutex, recovering from poisoning: every critical section leaves the state
+/// consistent before it can panic, so a panicked holder does not make the data invalid.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
