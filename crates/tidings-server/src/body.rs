@@ -137,6 +137,13 @@ impl Body for SseBody {
             if this.closing {
                 return Poll::Ready(None);
             }
+            if let Some(retry) = this.subscription.hub.shutdown_retry() {
+                // Graceful shutdown: flush what is ready, tell the client when to come back.
+                this.refill(cx);
+                this.pending.push_back(Event::default().with_retry(retry).encode());
+                this.closing = true;
+                continue;
+            }
             if let Some(deadline) = &mut this.deadline {
                 if deadline.as_mut().poll(cx).is_ready() {
                     // Maximum lifetime reached: end the stream; the client reconnects and

@@ -7,7 +7,7 @@
 //! their own shard's lock, so many connections spread over several shards do not contend.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::Waker;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -180,6 +180,9 @@ pub enum SubscribeError {
         /// The configured limit.
         limit: usize,
     },
+    /// The hub is shutting down (see [`Hub::shutdown`]).
+    #[error("the hub is shutting down")]
+    ShuttingDown,
     /// History could not be read for the replay.
     #[error("history unavailable")]
     History(#[source] tidings_broker::HistoryError),
@@ -219,6 +222,10 @@ pub(crate) struct Inner {
     connections: AtomicUsize,
     started: tokio::time::Instant,
     started_unix_ms: u64,
+    /// Set by [`Hub::shutdown`]: every body sends `retry:` and ends; no new subscriptions.
+    shutting_down: AtomicBool,
+    /// The `retry:` delay (ms) sent to clients on shutdown.
+    shutdown_retry_ms: AtomicU64,
 }
 
 /// One shard and the connection state that must change under the same lock as its queues.
@@ -287,6 +294,8 @@ impl Hub {
             connections: AtomicUsize::new(0),
             started: tokio::time::Instant::now(),
             started_unix_ms,
+            shutting_down: AtomicBool::new(false),
+            shutdown_retry_ms: AtomicU64::new(0),
         });
         if let Some(period) = keep_alive {
             match tokio::runtime::Handle::try_current() {
@@ -375,6 +384,9 @@ impl Hub {
     ///
     /// See [`Hub`] for an example.
     pub fn subscribe(&self, config: SubscriptionConfig) -> Result<Subscription, SubscribeError> {
+        if self.is_shutting_down() {
+            return Err(SubscribeError::ShuttingDown);
+        }
         let limit = self.inner.config.max_connections;
         let admitted =
             self.inner.connections.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -419,6 +431,48 @@ impl Hub {
             };
         }
         Ok(subscription)
+    }
+
+    /// Starts a graceful shutdown: refuses new subscriptions, and makes every open stream
+    /// send `retry: <retry>` (so clients come back after that delay, to this hub restarted or
+    /// another one, resuming with `Last-Event-ID`) and end once its queued frames are written.
+    /// Returns at once; [`Hub::connections`] falls to zero as the streams finish.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// hub.shutdown(Duration::from_secs(1));
+    /// assert!(hub.is_shutting_down());
+    /// assert!(hub.subscribe(tidings_broker::SubscriptionConfig::new()).is_err());
+    /// # }
+    /// ```
+    pub fn shutdown(&self, retry: Duration) {
+        let retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX);
+        self.inner.shutdown_retry_ms.store(retry_ms, Ordering::Release);
+        self.inner.shutting_down.store(true, Ordering::Release);
+        let mut wake = Vec::new();
+        for shard in &self.inner.shards {
+            let mut state = lock(shard);
+            wake.extend(state.conns.values_mut().filter_map(|conn| conn.waker.take()));
+        }
+        for waker in wake {
+            waker.wake();
+        }
+    }
+
+    /// Whether [`Hub::shutdown`] was called.
+    ///
+    /// See [`Hub::shutdown`] for an example.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The `retry:` delay to send on shutdown, once [`Hub::shutdown`] was called.
+    pub(crate) fn shutdown_retry(&self) -> Option<Duration> {
+        self.is_shutting_down()
+            .then(|| Duration::from_millis(self.inner.shutdown_retry_ms.load(Ordering::Acquire)))
     }
 
     pub(crate) fn shard_state(&self, shard: usize) -> MutexGuard<'_, ShardState> {

@@ -1,0 +1,125 @@
+//! The hub handle and the SSE body driven directly, with tokio's paused clock.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tidings_broker::{Message, OverflowPolicy, QueueLimits, Selector, SubscriptionConfig};
+use tidings_codec::Event;
+use tidings_server::{Hub, HubConfig, SseBody};
+
+fn topic(name: &str) -> SubscriptionConfig {
+    SubscriptionConfig::new().selector(Selector::parse(name).expect("selector"))
+}
+
+async fn next_frame(body: &mut SseBody) -> Option<Bytes> {
+    let frame = tokio::time::timeout(Duration::from_secs(60), body.frame()).await.ok()??;
+    frame.ok()?.into_data().ok()
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_alive_goes_only_to_connections_idle_for_a_whole_period() {
+    let start = tokio::time::Instant::now();
+    let hub = Hub::new(HubConfig::default().keep_alive(Duration::from_secs(15)));
+    let mut idle = hub.subscribe(topic("quiet")).expect("subscribe").into_body();
+    let mut busy = hub.subscribe(topic("busy")).expect("subscribe").into_body();
+    assert_eq!(next_frame(&mut idle).await.as_deref(), Some(&b":\n\n"[..]), "opening comment");
+    assert_eq!(next_frame(&mut busy).await.as_deref(), Some(&b":\n\n"[..]));
+
+    tokio::time::advance(Duration::from_secs(10)).await;
+    hub.publish(Message::new(Event::new("work")).topic("busy")).expect("publish");
+    assert!(next_frame(&mut busy).await.expect("event").ends_with(b"data: work\n\n"));
+
+    // First tick at 15 s: `idle` got nothing in the period, `busy` got an event.
+    let frame = next_frame(&mut idle).await.expect("keep-alive");
+    assert_eq!(&frame[..], b":\n\n");
+    assert_eq!(start.elapsed().as_secs(), 15, "keep-alive must come on the first tick");
+    // `busy` stays silent until the second tick (30 s), then gets one keep-alive too.
+    let before = tokio::time::Instant::now();
+    let frame = next_frame(&mut busy).await.expect("keep-alive");
+    assert_eq!(&frame[..], b":\n\n");
+    assert!(before.elapsed() >= Duration::from_secs(14), "busy got a keep-alive too early");
+}
+
+#[tokio::test(start_paused = true)]
+async fn keep_alives_can_be_disabled() {
+    let hub = Hub::new(HubConfig::default().keep_alive(None));
+    let mut body = hub.subscribe(topic("t")).expect("subscribe").into_body();
+    next_frame(&mut body).await.expect("opening");
+    let waited = tokio::time::timeout(Duration::from_secs(120), body.frame()).await;
+    assert!(waited.is_err(), "a frame arrived with keep-alives disabled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_hint_opens_the_stream() {
+    let hub = Hub::new(HubConfig::default().retry_hint(Duration::from_millis(2500)));
+    let mut body = hub.subscribe(topic("t")).expect("subscribe").into_body();
+    assert_eq!(next_frame(&mut body).await.as_deref(), Some(&b"retry:2500\n\n"[..]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ready_events_are_yielded_back_to_back_without_waiting() {
+    let hub = Hub::new(HubConfig::default());
+    let mut body = hub.subscribe(topic("t")).expect("subscribe").into_body();
+    next_frame(&mut body).await.expect("opening");
+    for n in 0..100 {
+        hub.publish(Message::new(Event::new(n.to_string())).topic("t")).expect("publish");
+    }
+    for n in 0..100 {
+        let frame = next_frame(&mut body).await.expect("frame");
+        assert!(frame.ends_with(format!("data: {n}\n\n").as_bytes()), "{frame:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_subscriber_is_disconnected_while_others_keep_receiving() {
+    let hub = Hub::new(
+        HubConfig::default()
+            .queue_limits(QueueLimits::new(4, 1 << 20))
+            .overflow(OverflowPolicy::Disconnect),
+    );
+    let mut slow = hub.subscribe(topic("t")).expect("subscribe").into_body();
+    let mut fast = hub.subscribe(topic("t")).expect("subscribe").into_body();
+    next_frame(&mut slow).await.expect("opening");
+    next_frame(&mut fast).await.expect("opening");
+    for n in 0..20 {
+        hub.publish(Message::new(Event::new(n.to_string())).topic("t")).expect("publish");
+        // `fast` keeps up; `slow` reads nothing.
+        assert!(
+            next_frame(&mut fast)
+                .await
+                .expect("frame")
+                .ends_with(format!("data: {n}\n\n").as_bytes())
+        );
+    }
+    // The slow one gets what fit in its queue, then its stream ends (it will resume by id).
+    let mut frames = 0;
+    while next_frame(&mut slow).await.is_some() {
+        frames += 1;
+    }
+    assert!(frames <= 4, "slow subscriber got {frames} frames past its queue bound");
+    drop(slow);
+    assert_eq!(hub.connections(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_lifetime_ends_the_stream() {
+    let hub = Hub::new(HubConfig::default().max_lifetime(Duration::from_secs(60)).keep_alive(None));
+    let mut body = hub.subscribe(topic("t")).expect("subscribe").into_body();
+    next_frame(&mut body).await.expect("opening");
+    let started = tokio::time::Instant::now();
+    assert!(body.frame().await.is_none(), "stream should end");
+    assert!(started.elapsed() >= Duration::from_secs(59));
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_sends_retry_after_pending_events_then_ends() {
+    let hub = Hub::new(HubConfig::default());
+    let mut body = hub.subscribe(topic("t")).expect("subscribe").into_body();
+    next_frame(&mut body).await.expect("opening");
+    hub.publish(Message::new(Event::new("last")).topic("t")).expect("publish");
+    hub.shutdown(Duration::from_secs(3));
+    assert!(next_frame(&mut body).await.expect("event").ends_with(b"data: last\n\n"));
+    assert_eq!(next_frame(&mut body).await.as_deref(), Some(&b"retry:3000\n\n"[..]));
+    assert!(body.frame().await.is_none());
+}
