@@ -504,11 +504,37 @@ struct Replay {
     finished: bool,
 }
 
+/// A live-queue entry: an [`Item`] in 16 bytes (the public `Gap` is larger), so a queue push
+/// writes half as much memory.
+enum Queued {
+    Event(Published),
+    /// `missed == u64::MAX` means unknown.
+    Gap {
+        reason: GapReason,
+        missed: u64,
+    },
+}
+
+impl Queued {
+    fn gap(reason: GapReason, missed: Option<u64>) -> Self {
+        Self::Gap { reason, missed: missed.unwrap_or(u64::MAX) }
+    }
+
+    fn into_item(self) -> Item {
+        match self {
+            Self::Event(event) => Item::Event(event),
+            Self::Gap { reason, missed } => {
+                Item::Gap(Gap::new(reason, (missed != u64::MAX).then_some(missed)))
+            }
+        }
+    }
+}
+
 struct Sub {
     /// Last sequence offered to this subscriber: dedupe across selectors and topics, and the
     /// live side of the resume seam.
     stamp: u64,
-    queue: VecDeque<Item>,
+    queue: VecDeque<Queued>,
     queued_bytes: usize,
     limits: QueueLimits,
     overflow: OverflowPolicy,
@@ -518,6 +544,12 @@ struct Sub {
     active: bool,
     disconnect: Option<DisconnectReason>,
     replay: Option<Box<Replay>>,
+    /// Read on subscribe, unsubscribe, listings and private events only: kept out of line so
+    /// the fields every delivery touches share fewer cache lines.
+    profile: Box<Profile>,
+}
+
+struct Profile {
     selectors: Box<[Selector]>,
     principal: Option<UserId>,
     authorizer: Option<Arc<dyn Authorizer>>,
@@ -526,7 +558,8 @@ struct Sub {
 
 impl Sub {
     fn is_authorized(&self, event: &Published) -> bool {
-        self.authorizer
+        self.profile
+            .authorizer
             .as_ref()
             .is_some_and(|auth| event.topics().iter().any(|t| auth.can_see_private(t)))
     }
@@ -535,11 +568,13 @@ impl Sub {
     fn sees(&self, id: SubscriberId, event: &Published) -> bool {
         match event.audience() {
             Audience::Topics { private } => {
-                event.topics().iter().any(|t| self.selectors.iter().any(|s| s.matches(t)))
+                event.topics().iter().any(|t| self.profile.selectors.iter().any(|s| s.matches(t)))
                     && (!private || self.is_authorized(event))
             }
             Audience::Everyone => true,
-            Audience::Users(users) => self.principal.as_ref().is_some_and(|p| users.contains(p)),
+            Audience::Users(users) => {
+                self.profile.principal.as_ref().is_some_and(|p| users.contains(p))
+            }
             Audience::Subscriber(target) => *target == id,
         }
     }
@@ -666,7 +701,7 @@ impl Deliver<'_> {
                 }
             }
         }
-        sub.queue.push_back(Item::Event(self.event.clone()));
+        sub.queue.push_back(Queued::Event(self.event.clone()));
         sub.queued_bytes += self.len;
         sub.active = true;
         self.result.delivered += 1;
@@ -691,22 +726,22 @@ impl Deliver<'_> {
         if !fits_alone {
             self.refuse(id, UndeliveredReason::Evicted);
             match sub.queue.back_mut() {
-                Some(Item::Gap(gap)) => gap.missed = Some(gap.missed.unwrap_or(0) + 1),
+                Some(Queued::Gap { missed, .. }) => *missed = missed.saturating_add(1),
                 _ => {
-                    sub.queue.push_back(Item::Gap(Gap::new(GapReason::Overflow, Some(1))));
+                    sub.queue.push_back(Queued::gap(GapReason::Overflow, Some(1)));
                     self.stats.gaps += 1;
                 }
             }
         } else {
             // A gap already at the front stays there and is extended.
-            let first = usize::from(matches!(sub.queue.front(), Some(Item::Gap(_))));
+            let first = usize::from(matches!(sub.queue.front(), Some(Queued::Gap { .. })));
             let mut evicted = 0u64;
             while sub.queue.len() > first
                 && (sub.queue.len() - first >= sub.limits.max_items
                     || sub.queued_bytes + self.len > sub.limits.max_bytes)
             {
                 match sub.queue.remove(first) {
-                    Some(Item::Event(old)) => {
+                    Some(Queued::Event(old)) => {
                         sub.queued_bytes -= old.frame().len();
                         self.result.dropped += 1;
                         self.stats.dropped += 1;
@@ -714,16 +749,16 @@ impl Deliver<'_> {
                         evicted += 1;
                     }
                     // A gap noted for an oversized event: fold it into the front one.
-                    Some(Item::Gap(gap)) => evicted += gap.missed.unwrap_or(0),
+                    Some(Queued::Gap { missed, .. }) => evicted = evicted.saturating_add(missed),
                     None => break,
                 }
             }
             match sub.queue.front_mut() {
-                Some(Item::Gap(gap)) if first == 1 => {
-                    gap.missed = Some(gap.missed.unwrap_or(0) + evicted)
+                Some(Queued::Gap { missed, .. }) if first == 1 => {
+                    *missed = missed.saturating_add(evicted)
                 }
                 _ => {
-                    sub.queue.push_front(Item::Gap(Gap::new(GapReason::Overflow, Some(evicted))));
+                    sub.queue.push_front(Queued::gap(GapReason::Overflow, Some(evicted)));
                     self.stats.gaps += 1;
                 }
             }
@@ -823,10 +858,12 @@ impl Shard {
             active: false,
             disconnect: None,
             replay: None,
-            selectors: config.selectors.into_boxed_slice(),
-            principal: config.principal,
-            authorizer: config.authorizer,
-            since: now,
+            profile: Box::new(Profile {
+                selectors: config.selectors.into_boxed_slice(),
+                principal: config.principal,
+                authorizer: config.authorizer,
+                since: now,
+            }),
         };
         if replay_range.is_some() || plan.gap.is_some() {
             let mut items = VecDeque::new();
@@ -843,11 +880,11 @@ impl Shard {
                 finished: replay_range.is_none(),
             }));
         }
-        for selector in &sub.selectors {
+        for selector in &sub.profile.selectors {
             self.selectors.insert(selector, slot);
             *self.selector_counts.entry(selector.as_str().into()).or_insert(0) += 1;
         }
-        if let Some(user) = &sub.principal {
+        if let Some(user) = &sub.profile.principal {
             self.users.entry(user.clone()).or_default().push(slot);
         }
         let generation = self.slots[slot as usize].generation;
@@ -858,8 +895,8 @@ impl Shard {
         }
         self.hooks.on_subscribe(&SubscriptionInfo {
             id,
-            selectors: &sub.selectors,
-            principal: sub.principal.as_ref(),
+            selectors: &sub.profile.selectors,
+            principal: sub.profile.principal.as_ref(),
             since: now,
         });
         self.slots[slot as usize].sub = Some(sub);
@@ -1076,7 +1113,7 @@ impl Shard {
             }
         }
         if live {
-            out.extend(sub.queue.drain(..));
+            out.extend(sub.queue.drain(..).map(Queued::into_item));
             sub.queued_bytes = 0;
         }
         sub.notified = false;
@@ -1099,7 +1136,7 @@ impl Shard {
         let entry = &mut self.slots[slot as usize];
         let Some(sub) = entry.sub.take() else { return Err(ShardError::UnknownSubscriber(id)) };
         entry.generation = entry.generation.wrapping_add(1);
-        for selector in &sub.selectors {
+        for selector in &sub.profile.selectors {
             self.selectors.remove(selector, slot);
             if let Some(count) = self.selector_counts.get_mut(selector.as_str()) {
                 *count -= 1;
@@ -1108,7 +1145,7 @@ impl Shard {
                 }
             }
         }
-        if let Some(user) = &sub.principal
+        if let Some(user) = &sub.profile.principal
             && let Some(sessions) = self.users.get_mut(user)
         {
             sessions.retain(|&s| s != slot);
@@ -1302,9 +1339,9 @@ impl Shard {
         self.slots.iter().enumerate().filter_map(|(slot, entry)| {
             entry.sub.as_ref().map(|sub| SubscriptionInfo {
                 id: SubscriberId::new(self.index, slot as u32, entry.generation),
-                selectors: &sub.selectors,
-                principal: sub.principal.as_ref(),
-                since: sub.since,
+                selectors: &sub.profile.selectors,
+                principal: sub.profile.principal.as_ref(),
+                since: sub.profile.since,
             })
         })
     }
@@ -1316,9 +1353,9 @@ impl Shard {
     pub fn subscription(&self, id: SubscriberId) -> Option<SubscriptionInfo<'_>> {
         self.sub(id).map(|sub| SubscriptionInfo {
             id,
-            selectors: &sub.selectors,
-            principal: sub.principal.as_ref(),
-            since: sub.since,
+            selectors: &sub.profile.selectors,
+            principal: sub.profile.principal.as_ref(),
+            since: sub.profile.since,
         })
     }
 
@@ -1378,5 +1415,17 @@ impl Shard {
     #[must_use]
     pub fn stats(&self) -> &ShardStats {
         &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_structures_stay_small() {
+        // A queue push writes one `Queued`; a delivery touches one `Slot`.
+        assert_eq!(std::mem::size_of::<Queued>(), 16);
+        assert!(std::mem::size_of::<Slot>() <= 112, "{}", std::mem::size_of::<Slot>());
     }
 }
