@@ -300,7 +300,10 @@ impl Hub {
         if let Some(period) = keep_alive {
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
-                    runtime.spawn(keep_alive_loop(Arc::downgrade(&inner), period));
+                    // The first tick is due one period after the hub started, not after the task
+                    // first runs (which may be later).
+                    let first = inner.started + period;
+                    runtime.spawn(keep_alive_loop(Arc::downgrade(&inner), first, period));
                 }
                 Err(_) => tracing::warn!("hub created outside a tokio runtime: no keep-alives"),
             }
@@ -583,8 +586,8 @@ impl Drop for Subscription {
 
 /// The hub-wide keep-alive: every period, each connection that was queued nothing during the
 /// period gets one comment frame. One task for the whole hub, not a timer per connection.
-async fn keep_alive_loop(hub: Weak<Inner>, period: Duration) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+async fn keep_alive_loop(hub: Weak<Inner>, first: tokio::time::Instant, period: Duration) {
+    let mut ticks = tokio::time::interval_at(first, period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut idle = Vec::new();
     let mut wake = Vec::new();
