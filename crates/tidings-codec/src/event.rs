@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::field::{Comment, EventId, EventType, FieldError};
+use crate::field::{Comment, EventId, EventType, ExtensionField, FieldError};
 
 /// The keep-alive frame: one empty comment line and a blank line (`":\n\n"`).
 ///
@@ -46,6 +46,7 @@ pub struct Event {
     id: Option<EventId>,
     retry: Option<Duration>,
     comments: Vec<Comment>,
+    extensions: Vec<ExtensionField>,
 }
 
 impl Event {
@@ -114,6 +115,12 @@ impl Event {
         self
     }
 
+    /// Adds a field the spec does not define, written after `id` (see [`ExtensionField`]).
+    pub fn with_extension(mut self, field: ExtensionField) -> Self {
+        self.extensions.push(field);
+        self
+    }
+
     /// The data, if this event has any.
     #[must_use]
     pub fn data(&self) -> Option<&str> {
@@ -144,11 +151,17 @@ impl Event {
         &self.comments
     }
 
+    /// The extension fields, in the order they are written.
+    #[must_use]
+    pub fn extensions(&self) -> &[ExtensionField] {
+        &self.extensions
+    }
+
     /// Encodes the event into one frame. Encode once and clone the [`Bytes`] (a reference
     /// count increment) for every subscriber.
     ///
-    /// Layout: comments, `retry`, `event`, `id`, then one `data:` line per line of data, then
-    /// a blank line. Every line ends with LF.
+    /// Layout: comments, `retry`, `event`, `id`, extension fields, then one `data:` line per
+    /// line of data, then a blank line. Every line ends with LF.
     #[must_use]
     pub fn encode(&self) -> Bytes {
         let first_break = self.first_data_break();
@@ -203,6 +216,10 @@ impl Event {
         if let Some(id) = &self.id {
             put_field(out, b"id:", id.as_str());
         }
+        for field in &self.extensions {
+            out.put_slice(field.name().as_bytes());
+            put_field(out, b":", field.value());
+        }
         if let Some(data) = &self.data {
             for line in data_lines(data.as_bytes(), first_break) {
                 if line.is_empty() {
@@ -235,6 +252,11 @@ impl Event {
         });
         let event_type = self.event_type.as_ref().map_or(0, |t| field_len("event:", t.as_str()));
         let id = self.id.as_ref().map_or(0, |id| field_len("id:", id.as_str()));
+        let extensions = self
+            .extensions
+            .iter()
+            .map(|field| field.name().len() + field_len(":", field.value()))
+            .sum::<usize>();
         let data = self.data.as_ref().map_or(0, |data| {
             data_lines(data.as_bytes(), first_break)
                 .map(|line| {
@@ -242,7 +264,7 @@ impl Event {
                 })
                 .sum()
         });
-        comments + retry + event_type + id + data + 1
+        comments + retry + event_type + id + extensions + data + 1
     }
 }
 
@@ -346,6 +368,15 @@ mod tests {
             .with_comment(Comment::new("").expect("valid"))
             .with_comment(Comment::new("two").expect("valid"));
         assert_eq!(encoded(&event), ":\n: two\ndata: d\n\n");
+    }
+
+    #[test]
+    fn extension_fields_come_after_id_and_keep_a_leading_space() {
+        let event = Event::new("d")
+            .with_id(EventId::new("1").expect("valid id"))
+            .with_extension(ExtensionField::new("topic", "a").expect("valid"))
+            .with_extension(ExtensionField::new("topic", " b").expect("valid"));
+        assert_eq!(encoded(&event), "id:1\ntopic:a\ntopic:  b\ndata: d\n\n");
     }
 
     #[test]

@@ -34,6 +34,10 @@ pub enum FieldError {
         /// Byte offset of the first NUL.
         offset: usize,
     },
+    /// An extension field name is empty, contains `:`, CR or LF, or is a name the spec gives
+    /// a meaning (`data`, `event`, `id`, `retry`), which would change what clients dispatch.
+    #[error("invalid extension field name")]
+    InvalidName,
 }
 
 fn reject_line_breaks(field: &'static str, value: &str) -> Result<(), FieldError> {
@@ -169,6 +173,75 @@ impl Comment {
     #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A field the SSE specification does not define (`topic: books/1`), written after `id` and
+/// before `data`.
+///
+/// Browsers and every spec-following client ignore unknown fields ("Otherwise: The field is
+/// ignored"), so an extension field adds metadata for clients that read it (this crate's
+/// `Decoder` with `DecoderConfig::keep_unknown_fields`) without changing what the others see.
+///
+/// ```
+/// use tidings_codec::{Decoder, DecoderConfig, Event, ExtensionField, Item};
+///
+/// let topic = ExtensionField::new("topic", "books/1")?;
+/// let frame = Event::new("x").with_extension(topic).encode();
+/// assert_eq!(&frame[..], b"topic:books/1\ndata: x\n\n");
+///
+/// let mut decoder = Decoder::with_config(DecoderConfig::default().keep_unknown_fields(true));
+/// decoder.push(&frame);
+/// let Some(Item::Event(event)) = decoder.next_item()? else { panic!("no event") };
+/// assert_eq!(event.unknown_fields, [("topic".to_owned(), "books/1".to_owned())]);
+/// assert!(ExtensionField::new("id", "7").is_err(), "spec field names are refused");
+/// assert!(ExtensionField::new("a:b", "7").is_err());
+/// assert!(ExtensionField::new("topic", "a\nb").is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExtensionField {
+    name: Box<str>,
+    value: Box<str>,
+}
+
+impl ExtensionField {
+    /// Checks the name (non-empty, no `:`, CR or LF, not `data`, `event`, `id` or `retry`) and
+    /// the value (no CR or LF), and wraps them.
+    ///
+    /// # Errors
+    /// [`FieldError::InvalidName`] for a bad name, [`FieldError::LineBreak`] for a value with
+    /// CR or LF.
+    pub fn new(name: impl AsRef<str>, value: impl AsRef<str>) -> Result<Self, FieldError> {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        let reserved = matches!(name, "data" | "event" | "id" | "retry");
+        if name.is_empty() || reserved || name.bytes().any(|b| matches!(b, b':' | b'\r' | b'\n')) {
+            return Err(FieldError::InvalidName);
+        }
+        reject_line_breaks("extension", value)?;
+        Ok(Self { name: Box::from(name), value: Box::from(value) })
+    }
+
+    /// The field name.
+    ///
+    /// ```
+    /// assert_eq!(tidings_codec::ExtensionField::new("topic", "t")?.name(), "topic");
+    /// # Ok::<(), tidings_codec::FieldError>(())
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The field value.
+    ///
+    /// ```
+    /// assert_eq!(tidings_codec::ExtensionField::new("topic", "t")?.value(), "t");
+    /// # Ok::<(), tidings_codec::FieldError>(())
+    /// ```
+    #[must_use]
+    pub fn value(&self) -> &str {
+        &self.value
     }
 }
 

@@ -37,7 +37,7 @@ pub use decoder::{
     DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoder, DecoderConfig, Item, Items, MessageEvent,
 };
 pub use event::{Event, KEEP_ALIVE};
-pub use field::{Comment, EventId, EventType, FieldError};
+pub use field::{Comment, EventId, EventType, ExtensionField, FieldError};
 
 /// The README's example is compiled and run as a doc test so it stays true.
 #[cfg(doctest)]
