@@ -530,26 +530,32 @@ impl Queued {
     }
 }
 
+/// What a delivery touches, in exactly one cache line: everything read only on subscribe,
+/// unsubscribe, overflow, replay, listings or private events lives in the boxed [`Profile`].
+/// (`hot_structures_stay_small` pins the size.)
+#[repr(align(64))]
 struct Sub {
     /// Last sequence offered to this subscriber: dedupe across selectors and topics, and the
     /// live side of the resume seam.
     stamp: u64,
     queue: VecDeque<Queued>,
-    queued_bytes: usize,
-    limits: QueueLimits,
-    overflow: OverflowPolicy,
+    /// At most `max_bytes`: an event that does not fit is never queued.
+    queued_bytes: u32,
+    max_items: u32,
+    max_bytes: u32,
     /// Listed in `woken` since the last drain.
     notified: bool,
     /// Got something since the last `take_idle`.
     active: bool,
+    /// `profile.replay` is set: live events wait, and do not wake the subscriber.
+    has_replay: bool,
     disconnect: Option<DisconnectReason>,
-    replay: Option<Box<Replay>>,
-    /// Read on subscribe, unsubscribe, listings and private events only: kept out of line so
-    /// the fields every delivery touches share fewer cache lines.
     profile: Box<Profile>,
 }
 
 struct Profile {
+    overflow: OverflowPolicy,
+    replay: Option<Box<Replay>>,
     selectors: Box<[Selector]>,
     principal: Option<UserId>,
     authorizer: Option<Arc<dyn Authorizer>>,
@@ -580,20 +586,25 @@ impl Sub {
     }
 
     fn is_drainable(&self) -> bool {
-        match &self.replay {
+        match &self.profile.replay {
             Some(replay) => !replay.items.is_empty() || (replay.finished && !self.queue.is_empty()),
             None => !self.queue.is_empty(),
         }
     }
 
     fn is_replaying(&self) -> bool {
-        self.replay.as_ref().is_some_and(|r| !r.finished)
+        self.profile.replay.as_ref().is_some_and(|r| !r.finished)
     }
-}
 
-struct Slot {
-    generation: u32,
-    sub: Option<Sub>,
+    fn set_replay(&mut self, replay: Option<Box<Replay>>) {
+        self.has_replay = replay.is_some();
+        self.profile.replay = replay;
+    }
+
+    fn fits(&self, len: usize) -> bool {
+        self.queue.len() < self.max_items as usize
+            && self.queued_bytes as usize + len <= self.max_bytes as usize
+    }
 }
 
 /// Subscribers, their index and queues. See the [module docs](self).
@@ -602,7 +613,10 @@ pub struct Shard {
     defaults: QueueLimits,
     default_overflow: OverflowPolicy,
     hooks: Arc<dyn Hooks>,
-    slots: Vec<Slot>,
+    /// Subscribers by slot (the key in the index and user map).
+    slots: Vec<Option<Sub>>,
+    /// Generation of each slot, bumped when it is freed, so stale ids are refused.
+    generations: Vec<u32>,
     free: Vec<u32>,
     selectors: SelectorIndex<u32>,
     users: HashMap<UserId, Vec<u32>>,
@@ -648,6 +662,7 @@ fn mark_disconnect(
 /// The per-delivery work: dedupe, authorize, bound, push, wake. Shared by every audience.
 struct Deliver<'a> {
     shard: u16,
+    generations: &'a [u32],
     event: &'a Published,
     seq: u64,
     private: bool,
@@ -661,9 +676,8 @@ struct Deliver<'a> {
 
 impl Deliver<'_> {
     #[inline]
-    fn offer(&mut self, slots: &mut [Slot], slot: u32) {
-        let Some(entry) = slots.get_mut(slot as usize) else { return };
-        let Some(sub) = entry.sub.as_mut() else { return };
+    fn offer(&mut self, slots: &mut [Option<Sub>], slot: u32) {
+        let Some(Some(sub)) = slots.get_mut(slot as usize) else { return };
         if sub.stamp >= self.seq {
             return;
         }
@@ -671,15 +685,13 @@ impl Deliver<'_> {
         if self.private && !sub.is_authorized(self.event) {
             return;
         }
-        let id = SubscriberId::new(self.shard, slot, entry.generation);
         if sub.disconnect.is_some() {
-            self.refuse(id, UndeliveredReason::Disconnecting);
+            self.refuse(self.id(slot), UndeliveredReason::Disconnecting);
             return;
         }
-        if sub.queue.len() >= sub.limits.max_items
-            || sub.queued_bytes + self.len > sub.limits.max_bytes
-        {
-            match sub.overflow {
+        if !sub.fits(self.len) {
+            let id = self.id(slot);
+            match sub.profile.overflow {
                 OverflowPolicy::Disconnect => {
                     self.refuse(id, UndeliveredReason::QueueFull);
                     if mark_disconnect(
@@ -702,13 +714,25 @@ impl Deliver<'_> {
             }
         }
         sub.queue.push_back(Queued::Event(self.event.clone()));
-        sub.queued_bytes += self.len;
+        // Cannot truncate: `fits` (or `make_room`) checked it stays within `max_bytes`.
+        sub.queued_bytes += self.len as u32;
         sub.active = true;
         self.result.delivered += 1;
-        if !sub.notified && !sub.is_replaying() {
+        if !sub.notified && !sub.has_replay {
             sub.notified = true;
+            let id = self.id(slot);
             self.woken.push(id);
         }
+    }
+
+    /// The id of `slot`, read only when needed (wake-up, refusal): the generations live in a
+    /// separate array so a plain delivery does not touch them.
+    fn id(&self, slot: u32) -> SubscriberId {
+        SubscriberId::new(
+            self.shard,
+            slot,
+            self.generations.get(slot as usize).copied().unwrap_or(0),
+        )
     }
 
     fn refuse(&mut self, id: SubscriberId, reason: UndeliveredReason) {
@@ -722,7 +746,7 @@ impl Deliver<'_> {
     /// otherwise drops this event and notes it in a `Gap` at the back. Returns whether to
     /// queue the event.
     fn make_room(&mut self, sub: &mut Sub, id: SubscriberId) -> bool {
-        let fits_alone = self.len <= sub.limits.max_bytes && sub.limits.max_items > 0;
+        let fits_alone = self.len <= sub.max_bytes as usize && sub.max_items > 0;
         if !fits_alone {
             self.refuse(id, UndeliveredReason::Evicted);
             match sub.queue.back_mut() {
@@ -737,12 +761,12 @@ impl Deliver<'_> {
             let first = usize::from(matches!(sub.queue.front(), Some(Queued::Gap { .. })));
             let mut evicted = 0u64;
             while sub.queue.len() > first
-                && (sub.queue.len() - first >= sub.limits.max_items
-                    || sub.queued_bytes + self.len > sub.limits.max_bytes)
+                && (sub.queue.len() - first >= sub.max_items as usize
+                    || sub.queued_bytes as usize + self.len > sub.max_bytes as usize)
             {
                 match sub.queue.remove(first) {
                     Some(Queued::Event(old)) => {
-                        sub.queued_bytes -= old.frame().len();
+                        sub.queued_bytes -= old.frame().len() as u32;
                         self.result.dropped += 1;
                         self.stats.dropped += 1;
                         self.hooks.on_undelivered(&old, id, UndeliveredReason::Evicted);
@@ -763,7 +787,7 @@ impl Deliver<'_> {
                 }
             }
         }
-        if !sub.notified && !sub.is_replaying() {
+        if !sub.notified && !sub.has_replay {
             sub.notified = true;
             self.woken.push(id);
         }
@@ -783,6 +807,7 @@ impl Shard {
             default_overflow: config.overflow,
             hooks: config.hooks,
             slots: Vec::new(),
+            generations: Vec::new(),
             free: Vec::new(),
             selectors: SelectorIndex::new(),
             users: HashMap::new(),
@@ -801,22 +826,22 @@ impl Shard {
         if id.shard() != self.index {
             return Err(ShardError::UnknownSubscriber(id));
         }
+        if self.generations.get(id.slot() as usize) != Some(&id.generation()) {
+            return Err(ShardError::UnknownSubscriber(id));
+        }
         match self.slots.get_mut(id.slot() as usize) {
-            Some(Slot { generation, sub: Some(sub) }) if *generation == id.generation() => Ok(sub),
+            Some(Some(sub)) => Ok(sub),
             _ => Err(ShardError::UnknownSubscriber(id)),
         }
     }
 
     fn sub(&self, id: SubscriberId) -> Option<&Sub> {
-        if id.shard() != self.index {
+        if id.shard() != self.index
+            || self.generations.get(id.slot() as usize) != Some(&id.generation())
+        {
             return None;
         }
-        match self.slots.get(id.slot() as usize) {
-            Some(Slot { generation, sub: Some(sub) }) if *generation == id.generation() => {
-                Some(sub)
-            }
-            _ => None,
-        }
+        self.slots.get(id.slot() as usize).and_then(Option::as_ref)
     }
 
     /// Registers a subscription for live events now, and sets up its replay per `plan` (from
@@ -841,24 +866,29 @@ impl Shard {
                 if slot == u32::MAX {
                     return Err(ShardError::Full);
                 }
-                self.slots.push(Slot { generation: 0, sub: None });
+                self.slots.push(None);
+                self.generations.push(0);
                 slot
             }
         };
         let upto = self.last_seq;
         let after = plan.after;
         let replay_range = after.filter(|after| *after < upto);
+        let limits = config.queue.unwrap_or(self.defaults);
         let mut sub = Sub {
             stamp: after.map_or(upto, |after| after.max(upto)).get(),
             queue: VecDeque::new(),
             queued_bytes: 0,
-            limits: config.queue.unwrap_or(self.defaults),
-            overflow: config.overflow.unwrap_or(self.default_overflow),
+            // Limits beyond 4 GiB or 4 billion events per subscriber are no limits at all.
+            max_items: u32::try_from(limits.max_items).unwrap_or(u32::MAX),
+            max_bytes: u32::try_from(limits.max_bytes).unwrap_or(u32::MAX),
             notified: false,
             active: false,
+            has_replay: false,
             disconnect: None,
-            replay: None,
             profile: Box::new(Profile {
+                overflow: config.overflow.unwrap_or(self.default_overflow),
+                replay: None,
                 selectors: config.selectors.into_boxed_slice(),
                 principal: config.principal,
                 authorizer: config.authorizer,
@@ -871,14 +901,14 @@ impl Shard {
                 items.push_back(Item::Gap(gap));
                 self.stats.gaps += 1;
             }
-            sub.replay = Some(Box::new(Replay {
+            sub.set_replay(Some(Box::new(Replay {
                 cursor: after.unwrap_or(upto),
                 upto,
                 anchored: plan.anchored,
                 gap_policy: plan.gap_policy,
                 items,
                 finished: replay_range.is_none(),
-            }));
+            })));
         }
         for selector in &sub.profile.selectors {
             self.selectors.insert(selector, slot);
@@ -887,7 +917,7 @@ impl Shard {
         if let Some(user) = &sub.profile.principal {
             self.users.entry(user.clone()).or_default().push(slot);
         }
-        let generation = self.slots[slot as usize].generation;
+        let generation = self.generations.get(slot as usize).copied().unwrap_or(0);
         let id = SubscriberId::new(self.index, slot, generation);
         if sub.is_drainable() {
             sub.notified = true;
@@ -899,7 +929,9 @@ impl Shard {
             principal: sub.profile.principal.as_ref(),
             since: now,
         });
-        self.slots[slot as usize].sub = Some(sub);
+        if let Some(entry) = self.slots.get_mut(slot as usize) {
+            *entry = Some(sub);
+        }
         self.stats.subscribed += 1;
         self.stats.online += 1;
         Ok(Subscribed { id, replay: replay_range.map(|after| ReplayCursor { after, upto }) })
@@ -920,9 +952,11 @@ impl Shard {
         batch: &[Published],
     ) -> Result<ReplayStep, ShardError> {
         let sub = self.sub_mut(id)?;
-        let Some(mut replay) = sub.replay.take() else { return Err(ShardError::NotReplaying(id)) };
+        let Some(mut replay) = sub.profile.replay.take() else {
+            return Err(ShardError::NotReplaying(id));
+        };
         if replay.finished {
-            sub.replay = Some(replay);
+            sub.profile.replay = Some(replay);
             return Err(ShardError::NotReplaying(id));
         }
         let mut replayed = 0u64;
@@ -981,7 +1015,11 @@ impl Shard {
         } else {
             ReplayStep::Continue(ReplayCursor { after: replay.cursor, upto: replay.upto })
         };
-        sub.replay = if replay.finished && replay.items.is_empty() { None } else { Some(replay) };
+        sub.set_replay(if replay.finished && replay.items.is_empty() {
+            None
+        } else {
+            Some(replay)
+        });
         sub.active |= replayed > 0;
         let wake = !sub.notified && sub.is_drainable();
         if wake {
@@ -1016,7 +1054,7 @@ impl Shard {
     /// ```
     pub fn abandon_replay(&mut self, id: SubscriberId) -> Result<(), ShardError> {
         let sub = self.sub_mut(id)?;
-        let Some(replay) = sub.replay.as_mut().filter(|r| !r.finished) else {
+        let Some(replay) = sub.profile.replay.as_mut().filter(|r| !r.finished) else {
             return Err(ShardError::NotReplaying(id));
         };
         replay.items.push_back(Item::Gap(Gap::new(GapReason::HistoryUnavailable, None)));
@@ -1044,6 +1082,7 @@ impl Shard {
         self.last_seq = event.seq();
         let mut deliver = Deliver {
             shard: self.index,
+            generations: &self.generations,
             event,
             seq: event.seq().get(),
             private: event.is_private(),
@@ -1076,9 +1115,8 @@ impl Shard {
                 }
             }
             Audience::Subscriber(target) => {
-                let live = slots
-                    .get(target.slot() as usize)
-                    .is_some_and(|s| s.generation == target.generation());
+                let live =
+                    self.generations.get(target.slot() as usize) == Some(&target.generation());
                 if target.shard() == self.index && live {
                     deliver.offer(slots, target.slot());
                 }
@@ -1105,11 +1143,13 @@ impl Shard {
     pub fn drain(&mut self, id: SubscriberId, out: &mut Vec<Item>) -> Result<Drained, ShardError> {
         let sub = self.sub_mut(id)?;
         let mut live = true;
-        if let Some(replay) = &mut sub.replay {
+        if sub.has_replay
+            && let Some(replay) = &mut sub.profile.replay
+        {
             out.extend(replay.items.drain(..));
             live = replay.finished;
-            if replay.finished {
-                sub.replay = None;
+            if live {
+                sub.set_replay(None);
             }
         }
         if live {
@@ -1133,9 +1173,13 @@ impl Shard {
     pub fn unsubscribe(&mut self, id: SubscriberId) -> Result<(), ShardError> {
         self.sub_mut(id)?;
         let slot = id.slot();
-        let entry = &mut self.slots[slot as usize];
-        let Some(sub) = entry.sub.take() else { return Err(ShardError::UnknownSubscriber(id)) };
-        entry.generation = entry.generation.wrapping_add(1);
+        let Some(sub) = self.slots.get_mut(slot as usize).and_then(Option::take) else {
+            return Err(ShardError::UnknownSubscriber(id));
+        };
+        let generation = id.generation().wrapping_add(1);
+        if let Some(entry) = self.generations.get_mut(slot as usize) {
+            *entry = generation;
+        }
         for selector in &sub.profile.selectors {
             self.selectors.remove(selector, slot);
             if let Some(count) = self.selector_counts.get_mut(selector.as_str()) {
@@ -1154,7 +1198,7 @@ impl Shard {
             }
         }
         // A generation that wrapped around could collide with an old id: retire the slot.
-        if entry.generation != u32::MAX {
+        if generation != u32::MAX {
             self.free.push(slot);
         }
         self.stats.unsubscribed += 1;
@@ -1236,10 +1280,11 @@ impl Shard {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn take_idle(&mut self, out: &mut Vec<SubscriberId>) {
-        for (slot, entry) in self.slots.iter_mut().enumerate() {
-            if let Some(sub) = &mut entry.sub {
+        for ((slot, entry), &generation) in self.slots.iter_mut().enumerate().zip(&self.generations)
+        {
+            if let Some(sub) = entry {
                 if !sub.active && sub.disconnect.is_none() {
-                    out.push(SubscriberId::new(self.index, slot as u32, entry.generation));
+                    out.push(SubscriberId::new(self.index, slot as u32, generation));
                 }
                 sub.active = false;
             }
@@ -1336,14 +1381,16 @@ impl Shard {
     ///
     /// See [`SubscriptionInfo`] for an example.
     pub fn subscriptions(&self) -> impl Iterator<Item = SubscriptionInfo<'_>> {
-        self.slots.iter().enumerate().filter_map(|(slot, entry)| {
-            entry.sub.as_ref().map(|sub| SubscriptionInfo {
-                id: SubscriberId::new(self.index, slot as u32, entry.generation),
-                selectors: &sub.profile.selectors,
-                principal: sub.profile.principal.as_ref(),
-                since: sub.profile.since,
-            })
-        })
+        self.slots.iter().enumerate().zip(&self.generations).filter_map(
+            |((slot, entry), &generation)| {
+                entry.as_ref().map(|sub| SubscriptionInfo {
+                    id: SubscriberId::new(self.index, slot as u32, generation),
+                    selectors: &sub.profile.selectors,
+                    principal: sub.profile.principal.as_ref(),
+                    since: sub.profile.since,
+                })
+            },
+        )
     }
 
     /// One subscription.
@@ -1371,7 +1418,7 @@ impl Shard {
     /// ```
     #[must_use]
     pub fn queued(&self, id: SubscriberId) -> Option<(usize, usize)> {
-        self.sub(id).map(|sub| (sub.queue.len(), sub.queued_bytes))
+        self.sub(id).map(|sub| (sub.queue.len(), sub.queued_bytes as usize))
     }
 
     /// Whether a subscriber is still replaying.
@@ -1426,6 +1473,6 @@ mod tests {
     fn hot_structures_stay_small() {
         // A queue push writes one `Queued`; a delivery touches one `Slot`.
         assert_eq!(std::mem::size_of::<Queued>(), 16);
-        assert!(std::mem::size_of::<Slot>() <= 112, "{}", std::mem::size_of::<Slot>());
+        assert_eq!(std::mem::size_of::<Option<Sub>>(), 64);
     }
 }
