@@ -4,6 +4,25 @@
 //! `mercure.subscribe` selectors become a [`SelectorAuthorizer`]) or from a user function
 //! (any `Fn(&str) -> bool`). The broker asks it only for private events that a subscription's
 //! selectors already matched.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tidings_broker::{Broker, BrokerConfig, Message, Selector, SelectorAuthorizer, SubscriptionConfig, Timestamp};
+//! use tidings_codec::Event;
+//!
+//! let mut broker = Broker::new(BrokerConfig::new(0));
+//! let t = Timestamp::ZERO;
+//! let selector = Selector::parse("users/alice/inbox")?;
+//! let owner = SubscriptionConfig::new()
+//!     .selector(selector.clone())
+//!     .authorizer(Arc::new(SelectorAuthorizer::new([selector.clone()])));
+//! let owner = broker.subscribe(owner, t)?;
+//! let stranger = broker.subscribe(SubscriptionConfig::new().selector(selector), t)?;
+//! broker.publish(Message::new(Event::new("secret")).topic("users/alice/inbox").private(), t)?;
+//! assert_eq!(broker.shard().queued(owner).map(|(n, _)| n), Some(1));
+//! assert_eq!(broker.shard().queued(stranger).map(|(n, _)| n), Some(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::fmt;
 

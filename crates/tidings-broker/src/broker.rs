@@ -3,6 +3,21 @@
 //! The server uses [`crate::Hub`] and several [`crate::Shard`]s, each behind its own lock;
 //! `Broker` runs the same protocol in single calls: [`Broker::publish`] fans out at once and
 //! [`Broker::subscribe`] replays synchronously.
+//!
+//! ```
+//! use tidings_broker::{Broker, BrokerConfig, Message, SubscriptionConfig, Timestamp, UserId};
+//! use tidings_codec::Event;
+//!
+//! let mut broker = Broker::new(BrokerConfig::new(0));
+//! let t = Timestamp::ZERO;
+//! let phone = broker.subscribe(SubscriptionConfig::new().principal(UserId::new("ann")), t)?;
+//! let laptop = broker.subscribe(SubscriptionConfig::new().principal(UserId::new("ann")), t)?;
+//! broker.publish(Message::new(Event::new("hi ann")).to_users([UserId::new("ann")]), t)?;
+//! let mut woken = Vec::new();
+//! broker.take_woken(&mut woken);
+//! assert_eq!(woken, [phone, laptop]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::sync::Arc;
 

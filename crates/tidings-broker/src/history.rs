@@ -18,6 +18,19 @@
 //!   [`History::position_of`], an index kept beside the events.
 //! - **Trim by count, bytes and age** ([`Retention`]); events older than the TTL are also
 //!   skipped by reads between trims, so an expired event is never replayed.
+//!
+//! ```
+//! use tidings_broker::{Broker, BrokerConfig, History, Message, Retention, Timestamp};
+//! use tidings_codec::Event;
+//!
+//! let mut broker = Broker::new(BrokerConfig::new(0).retention(Retention::default().max_events(Some(2))));
+//! for data in ["a", "b", "c"] {
+//!     broker.publish(Message::new(Event::new(data)), Timestamp::ZERO)?;
+//! }
+//! let history = broker.hub().history();
+//! assert_eq!((history.len(), history.first_seq().map(|s| s.get())), (2, Some(2)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;

@@ -1,4 +1,26 @@
 //! Lifecycle and delivery-failure callbacks: the [`Hooks`] trait.
+//!
+//! Hooks are set per shard ([`crate::ShardConfig::hooks`]) and shared by reference count.
+//!
+//! ```
+//! use std::sync::{Arc, Mutex};
+//! use tidings_broker::{Broker, BrokerConfig, Hooks, SubscriberId, SubscriptionConfig, Timestamp};
+//!
+//! #[derive(Default)]
+//! struct Log(Mutex<Vec<SubscriberId>>);
+//! impl Hooks for Log {
+//!     fn on_unsubscribe(&self, id: SubscriberId) {
+//!         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+//!     }
+//! }
+//!
+//! let log = Arc::new(Log::default());
+//! let mut broker = Broker::new(BrokerConfig::new(0).hooks(log.clone()));
+//! let id = broker.subscribe(SubscriptionConfig::new(), Timestamp::ZERO)?;
+//! broker.unsubscribe(id)?;
+//! assert_eq!(*log.0.lock().unwrap_or_else(|e| e.into_inner()), [id]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::id::SubscriberId;
 use crate::message::Published;

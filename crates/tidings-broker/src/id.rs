@@ -9,6 +9,14 @@
 //! letter giving the number of digits (`a` = 1, `b` = 2, …). The length letter makes plain
 //! string comparison agree with numeric order within one epoch, so ids sort correctly in any
 //! store, and ids stay short: the millionth event of epoch `3k9x` is `3k9x-dlfls`.
+//!
+//! ```
+//! use tidings_broker::{IdScheme, Seq};
+//!
+//! let scheme = IdScheme::new(154_545);
+//! assert_eq!(scheme.format(Seq::new(1_000_000)).as_str(), "3b8x-dlfls");
+//! assert_eq!(scheme.parse("3b8x-dlfls"), Some(Seq::new(1_000_000)));
+//! ```
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,4 +1,17 @@
 //! What a subscriber's queue yields: shared event frames and typed notices.
+//!
+//! ```
+//! use tidings_broker::{Broker, BrokerConfig, GapReason, Item, Start, SubscriptionConfig, Timestamp};
+//! use tidings_codec::EventId;
+//!
+//! let mut broker = Broker::new(BrokerConfig::new(0));
+//! let start = Start::Resume(EventId::new("from-yesterday")?);
+//! let id = broker.subscribe(SubscriptionConfig::new().start(start), Timestamp::ZERO)?;
+//! let mut items = Vec::new();
+//! broker.drain(id, &mut items)?;
+//! assert!(matches!(&items[..], [Item::Gap(gap)] if gap.reason == GapReason::UnknownId));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use crate::message::Published;
 

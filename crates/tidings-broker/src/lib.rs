@@ -71,8 +71,9 @@ pub use item::{Gap, GapReason, Item};
 pub use message::{Audience, Message, Published, PublishedParts};
 pub use selector::{Selector, SelectorError, SelectorKind};
 pub use shard::{
-    DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_ITEMS, Drained, FanOut, OverflowPolicy, QueueLimits, ReplayCursor, ReplayStep,
-    Shard, ShardConfig, ShardError, Subscribed, SubscriptionConfig, SubscriptionInfo,
+    DEFAULT_QUEUE_BYTES, DEFAULT_QUEUE_ITEMS, Drained, FanOut, OverflowPolicy, QueueLimits,
+    ReplayCursor, ReplayStep, Shard, ShardConfig, ShardError, Subscribed, SubscriptionConfig,
+    SubscriptionInfo,
 };
 pub use stats::{HubStats, ShardStats, TopTopics};
 pub use time::Timestamp;

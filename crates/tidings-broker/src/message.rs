@@ -1,5 +1,17 @@
 //! What publishers hand in ([`Message`]) and what the broker shares with history and every
 //! subscriber ([`Published`]).
+//!
+//! ```
+//! use tidings_broker::{Broker, BrokerConfig, Message, Timestamp};
+//! use tidings_codec::Event;
+//!
+//! let mut broker = Broker::new(BrokerConfig::new(0));
+//! let message = Message::new(Event::new("{\"stock\":3}")).topic("https://example.com/books/1");
+//! let published = broker.publish(message, Timestamp::from_millis(9))?;
+//! assert_eq!(&published.frame()[..], b"id:0-a1\ndata: {\"stock\":3}\n\n");
+//! assert_eq!(published.time(), Timestamp::from_millis(9));
+//! # Ok::<(), tidings_broker::PublishError>(())
+//! ```
 
 use std::fmt;
 use std::sync::Arc;

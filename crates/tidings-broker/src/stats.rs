@@ -4,6 +4,19 @@
 //! use [`TopTopics`], which tracks at most a configured number of topics: when a new topic
 //! arrives and the table is full, the least counted topic is folded into `other`, so heavy
 //! topics stay listed, memory stays bounded, and `listed + other` always equals the total.
+//!
+//! ```
+//! use tidings_broker::{Broker, BrokerConfig, Message, Selector, SubscriptionConfig, Timestamp};
+//! use tidings_codec::Event;
+//!
+//! let mut broker = Broker::new(BrokerConfig::new(0));
+//! broker.subscribe(SubscriptionConfig::new().selector(Selector::parse("t")?), Timestamp::ZERO)?;
+//! broker.publish(Message::new(Event::new("x")).topic("t"), Timestamp::ZERO)?;
+//! assert_eq!(broker.hub().stats().published, 1);
+//! assert_eq!(broker.shard().stats().delivered, 1);
+//! assert_eq!(broker.shard().stats().topics.count("t"), Some(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::collections::HashMap;
 

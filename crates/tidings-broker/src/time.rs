@@ -3,6 +3,15 @@
 //! Every call that needs the time takes a [`Timestamp`], so tests drive a virtual clock and
 //! replay exactly. The server passes milliseconds since a fixed origin of its choosing (the
 //! Unix epoch, or the moment the hub started); only differences between timestamps matter.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tidings_broker::Timestamp;
+//!
+//! let mut clock = Timestamp::ZERO;
+//! clock += Duration::from_secs(1);
+//! assert_eq!(clock.as_millis(), 1_000);
+//! ```
 
 use std::fmt;
 use std::time::Duration;
