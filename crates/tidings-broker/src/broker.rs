@@ -192,6 +192,37 @@ impl<H: History> Broker<H> {
         Ok(published)
     }
 
+    /// Publishes a batch (one history append; all or nothing) and fans it out; appends the
+    /// published events to `out`. See [`Hub::publish_batch`].
+    ///
+    /// # Errors
+    /// See [`Hub::publish_batch`].
+    ///
+    /// ```
+    /// use tidings_broker::{Broker, BrokerConfig, Message, Timestamp};
+    /// use tidings_codec::Event;
+    ///
+    /// let mut broker = Broker::new(BrokerConfig::new(0));
+    /// let mut out = Vec::new();
+    /// broker.publish_batch([Message::new(Event::new("a")), Message::new(Event::new("b"))], Timestamp::ZERO, &mut out)?;
+    /// assert_eq!(out.len(), 2);
+    /// # Ok::<(), tidings_broker::PublishError>(())
+    /// ```
+    pub fn publish_batch(
+        &mut self,
+        messages: impl IntoIterator<Item = Message>,
+        now: Timestamp,
+        out: &mut Vec<Published>,
+    ) -> Result<(), PublishError> {
+        let start = out.len();
+        self.hub.publish_batch(messages, now, out)?;
+        for published in &out[start..] {
+            // Cannot fail: this shard is fed only by this hub, in sequence order.
+            let _ = self.shard.fan_out(published);
+        }
+        Ok(())
+    }
+
     /// Subscribes, replaying history per the config's [`crate::Start`] before returning.
     ///
     /// # Errors

@@ -298,11 +298,82 @@ impl<H: History> Hub<H> {
         message: Message,
         now: Timestamp,
     ) -> Result<Published, PublishError> {
+        let time = now.max(self.last_time);
+        let published = self.prepare(message, self.last_seq.next(), time, &[])?;
+        self.commit(std::slice::from_ref(&published), time)?;
+        Ok(published)
+    }
+
+    /// Publishes several messages as one batch: consecutive sequences, one history append
+    /// (one transaction or pipeline for a durable or remote history) and one trim. All or
+    /// nothing: when one message is refused, none is published. Fan the events out in order.
+    ///
+    /// # Errors
+    /// As [`Hub::publish`]; a supplied id used twice within the batch is a
+    /// [`PublishError::DuplicateId`] too.
+    ///
+    /// ```
+    /// use tidings_broker::{Hub, HubConfig, Message, Shard, ShardConfig, Timestamp};
+    /// use tidings_codec::Event;
+    ///
+    /// let mut hub = Hub::new(HubConfig::new(0));
+    /// let mut shard = Shard::new(ShardConfig::new(0));
+    /// let mut published = Vec::new();
+    /// let batch = ["a", "b", "c"].map(|data| Message::new(Event::new(data)).topic("t"));
+    /// hub.publish_batch(batch, Timestamp::ZERO, &mut published)?;
+    /// for event in &published {
+    ///     shard.fan_out(event)?;
+    /// }
+    /// let ids: Vec<&str> = published.iter().map(|e| e.id().as_str()).collect();
+    /// assert_eq!(ids, ["0-a1", "0-a2", "0-a3"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn publish_batch(
+        &mut self,
+        messages: impl IntoIterator<Item = Message>,
+        now: Timestamp,
+        out: &mut Vec<Published>,
+    ) -> Result<(), PublishError> {
+        let time = now.max(self.last_time);
+        let start = out.len();
+        let mut seq = self.last_seq;
+        let mut result = Ok(());
+        for message in messages {
+            seq = seq.next();
+            match self.prepare(message, seq, time, &out[start..]) {
+                Ok(published) => out.push(published),
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() && out.len() > start {
+            result = self.commit(&out[start..], time);
+        }
+        if result.is_err() {
+            out.truncate(start);
+            self.stats.rejected += 1;
+        }
+        result
+    }
+
+    /// Validates the message, assigns `seq` and its id, and encodes the frame. `pending` are
+    /// events of the same batch not yet appended (for the uniqueness of supplied ids).
+    fn prepare(
+        &self,
+        message: Message,
+        seq: Seq,
+        time: Timestamp,
+        pending: &[Published],
+    ) -> Result<Published, PublishError> {
         let Message { event, topics, audience } = message;
-        let seq = self.last_seq.next();
         let (id, id_supplied, event) = match event.id() {
             Some(id) => {
                 self.check_supplied_id(id)?;
+                if let Some(twin) = pending.iter().find(|p| p.is_id_supplied() && p.id() == id) {
+                    return Err(PublishError::DuplicateId { id: id.clone(), seq: twin.seq() });
+                }
                 (id.clone(), true, event)
             }
             None => {
@@ -310,8 +381,7 @@ impl<H: History> Hub<H> {
                 (id.clone(), false, event.with_id(id))
             }
         };
-        let time = now.max(self.last_time);
-        let published = Published::new(PublishedParts {
+        Ok(Published::new(PublishedParts {
             seq,
             id,
             id_supplied,
@@ -319,17 +389,30 @@ impl<H: History> Hub<H> {
             frame: event.encode(),
             topics,
             audience,
-        });
-        self.history.append(std::slice::from_ref(&published))?;
-        self.last_seq = seq;
-        self.last_time = time;
-        self.stats.published += 1;
-        for topic in published.topics() {
-            self.stats.topics.add(topic, 1);
+        }))
+    }
+
+    /// Appends prepared events, then trims. Once the append succeeded the events are
+    /// published: a failed trim only leaves history longer until the next one (counted in
+    /// [`HubStats::trim_errors`]), because refusing an event already in history would make
+    /// replays differ from what live subscribers got.
+    fn commit(&mut self, events: &[Published], time: Timestamp) -> Result<(), PublishError> {
+        self.history.append(events)?;
+        if let Some(last) = events.last() {
+            self.last_seq = last.seq();
         }
-        let trimmed = self.history.trim(&self.retention, time)?;
-        self.stats.trimmed += trimmed.events;
-        Ok(published)
+        self.last_time = time;
+        self.stats.published += events.len() as u64;
+        for event in events {
+            for topic in event.topics() {
+                self.stats.topics.add(topic, 1);
+            }
+        }
+        match self.history.trim(&self.retention, time) {
+            Ok(trimmed) => self.stats.trimmed += trimmed.events,
+            Err(_) => self.stats.trim_errors += 1,
+        }
+        Ok(())
     }
 
     fn check_supplied_id(&self, id: &EventId) -> Result<(), PublishError> {

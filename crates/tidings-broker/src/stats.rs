@@ -138,6 +138,9 @@ pub struct HubStats {
     pub rejected: u64,
     /// Events removed from history by retention.
     pub trimmed: u64,
+    /// Trims the history backend failed (history then holds more than the limits until the
+    /// next trim succeeds).
+    pub trim_errors: u64,
     /// Events published per topic (each topic of an event counts once).
     pub topics: TopTopics,
 }

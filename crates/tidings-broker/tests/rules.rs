@@ -785,6 +785,44 @@ fn publisher_supplied_ids_must_be_unique_in_retained_history() {
 }
 
 #[test]
+fn batches_are_published_whole_or_not_at_all() {
+    let mut sim = Sim::new(hub(), 2);
+    let c = sim.subscribe(on(&["a"]));
+    let with_id =
+        |id: &str| Message::new(Event::new("x").with_id(EventId::new(id).expect("id"))).topic("a");
+    let mut out = Vec::new();
+    sim.hub
+        .publish_batch(
+            [with_id("k1"), Message::new(Event::new("y")).topic("a"), with_id("k2")],
+            sim.now,
+            &mut out,
+        )
+        .expect("batch");
+    let seqs: Vec<u64> = out.iter().map(|p| p.seq().get()).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    for shard in &mut sim.shards {
+        for p in &out {
+            shard.fan_out(p).expect("in order");
+        }
+    }
+    sim.run_until_idle();
+    assert_eq!(sim.clients[c].seqs(), [1, 2, 3]);
+
+    // A duplicate inside the batch, or of a retained id, refuses the whole batch.
+    let mut refused = Vec::new();
+    let inner = sim.hub.publish_batch([with_id("k3"), with_id("k3")], sim.now, &mut refused);
+    assert!(matches!(inner, Err(PublishError::DuplicateId { .. })), "{inner:?}");
+    let retained = sim.hub.publish_batch([with_id("k4"), with_id("k1")], sim.now, &mut refused);
+    assert!(matches!(retained, Err(PublishError::DuplicateId { seq, .. }) if seq.get() == 1));
+    assert!(refused.is_empty());
+    assert_eq!(sim.hub.last_seq().get(), 3);
+    assert_eq!(tidings_broker::History::len(sim.hub.history()), 3);
+    assert_eq!((sim.hub.stats().published, sim.hub.stats().rejected), (3, 2));
+    // And the refused ids stay free.
+    assert!(sim.hub.publish_batch([with_id("k3"), with_id("k4")], sim.now, &mut out).is_ok());
+}
+
+#[test]
 fn resume_from_a_publisher_supplied_id() {
     let mut sim = Sim::new(hub(), 1);
     let c = sim.subscribe(on(&["a"]));
