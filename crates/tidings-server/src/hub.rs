@@ -13,10 +13,11 @@ use std::task::Waker;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tidings_broker::{
-    DisconnectReason, GapPolicy, HubConfig as CoreConfig, Message, OverflowPolicy, PublishError,
-    Published, QueueLimits, ReplayStep, Retention, Shard, ShardConfig, ShardError, SubscriberId,
-    SubscriptionConfig, Timestamp,
+    DisconnectReason, Gap, GapPolicy, HubConfig as CoreConfig, Message, OverflowPolicy,
+    PublishError, Published, QueueLimits, ReplayStep, Retention, Seq, Shard, ShardConfig,
+    ShardError, SubscriberId, SubscriptionConfig, Timestamp,
 };
+use tidings_codec::EventId;
 
 use crate::body::SseBody;
 
@@ -349,6 +350,31 @@ impl Hub {
         self.inner.connections.load(Ordering::Relaxed)
     }
 
+    /// The id of the last published event, if history still holds it (Mercure's
+    /// `lastEventID` of the subscriptions API).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidings_broker::Message;
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// assert_eq!(hub.last_event_id(), None);
+    /// let published = hub.publish(Message::new(tidings_codec::Event::new("x")).topic("t"))?;
+    /// assert_eq!(hub.last_event_id().as_ref(), Some(published.id()));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn last_event_id(&self) -> Option<EventId> {
+        let now = self.now();
+        let core = lock(&self.inner.core);
+        let last = core.last_seq().get();
+        if last == 0 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(1);
+        core.read(Seq::new(last - 1), 1, now, &mut out).ok()?;
+        out.pop().map(|event| event.id().clone())
+    }
+
     /// Publishes: assigns the id, encodes the frame once, appends it to history and queues it
     /// for every addressed subscriber. Never waits for subscribers; returns the published
     /// event (its id is [`Published::id`]).
@@ -402,17 +428,17 @@ impl Hub {
         let guard = ConnectionSlot { inner: Arc::clone(&self.inner) };
         let shard = self.inner.next_shard.fetch_add(1, Ordering::Relaxed) % self.inner.shards.len();
         let now = self.now();
-        let subscribed = {
+        let (subscribed, start_gap) = {
             let core = lock(&self.inner.core);
             let plan = core.plan(config.start_at(), now).map_err(SubscribeError::History)?;
             let mut state = lock(&self.inner.shards[shard]);
             let subscribed =
                 state.shard.subscribe(config, &plan, now).map_err(SubscribeError::Shard)?;
             state.conns.insert(subscribed.id(), Conn::default());
-            subscribed
+            (subscribed, plan.gap())
         };
         let subscription =
-            Subscription { hub: self.clone(), id: subscribed.id(), shard, _slot: guard };
+            Subscription { hub: self.clone(), id: subscribed.id(), shard, start_gap, _slot: guard };
         // Replay in batches, taking the core lock for each read and the shard lock for each
         // hand-over: publishers interleave freely and their events wait in the live queue.
         let mut cursor = subscribed.replay();
@@ -535,6 +561,7 @@ pub struct Subscription {
     pub(crate) hub: Hub,
     pub(crate) id: SubscriberId,
     pub(crate) shard: usize,
+    start_gap: Option<Gap>,
     _slot: ConnectionSlot,
 }
 
@@ -558,6 +585,24 @@ impl Subscription {
     #[must_use]
     pub fn id(&self) -> SubscriberId {
         self.id
+    }
+
+    /// The gap notice the subscription started with, when it resumed from an id the hub does
+    /// not know (the body sends it first, as a `tidings-gap` event). Mercure answers such a
+    /// resume with the `Last-Event-ID: earliest` response header.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidings_broker::{Start, SubscriptionConfig};
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// let unknown = Start::Resume(tidings_codec::EventId::new("nope")?);
+    /// assert!(hub.subscribe(SubscriptionConfig::new().start(unknown))?.start_gap().is_some());
+    /// assert!(hub.subscribe(SubscriptionConfig::new())?.start_gap().is_none());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn start_gap(&self) -> Option<Gap> {
+        self.start_gap
     }
 
     /// The SSE response body for this subscription (see [`SseBody`]).
