@@ -1,12 +1,40 @@
 //! Who is calling, and what they may do: [`Identity`], [`Grant`] and the [`Authenticator`]
 //! trait the HTTP layer asks on every request.
 //!
-//! The hub ships a JWT authenticator with Mercure's claims; library users may plug their own
+//! The hub ships a JWT authenticator with Mercure's claims
+//! ([`JwtAuthenticator`](crate::jwt::JwtAuthenticator)); library users may plug their own
 //! (qsse's `SetAuthenticatorFunc`) and grant per-topic rights with closures (its
-//! `SetAuthorizerFunc`).
+//! `SetAuthorizerFunc`). A plain function or closure taking the request head is an
+//! [`Authenticator`] already:
+//!
+//! ```
+//! use tidings_server::{AuthError, Authenticator, Grant, Identity};
+//!
+//! // An API key in a header; each key sees the private events of its own tenant only.
+//! let authenticator = |head: &http::request::Parts| -> Result<Option<Identity>, AuthError> {
+//!     let Some(key) = head.headers.get("x-api-key") else { return Ok(None) };
+//!     let tenant = match key.as_bytes() {
+//!         b"key-of-acme" => "acme",
+//!         b"key-of-globex" => "globex",
+//!         _ => return Err(AuthError::BadSignature),
+//!     };
+//!     let prefix = format!("tenants/{tenant}/");
+//!     let own_topics = Grant::custom(move |topic: &str| topic.starts_with(&prefix));
+//!     Ok(Some(Identity::default().with_user(tenant.into()).with_subscribe(own_topics)))
+//! };
+//!
+//! let (head, ()) = http::Request::get("/events").header("x-api-key", "key-of-acme").body(())?.into_parts();
+//! let identity = authenticator.authenticate(&head)?.expect("identified");
+//! assert!(identity.subscribe.allows("tenants/acme/orders"));
+//! assert!(!identity.subscribe.allows("tenants/globex/orders"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The router takes such a closure like any other authenticator (`ApiConfig::authenticator`).
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tidings_broker::{Authorizer, Selector, UserId};
 
@@ -116,6 +144,10 @@ pub struct Identity {
     pub payload: Option<serde_json::Value>,
     /// Whether this caller may use the admin endpoints.
     pub admin: bool,
+    /// When the credentials stop being valid (a JWT's `exp`), if they do. A streaming
+    /// connection should end by then (Mercure closes it at `exp`) so the client comes back with
+    /// fresh credentials.
+    pub expires: Option<SystemTime>,
 }
 
 impl Identity {
@@ -151,6 +183,31 @@ impl Identity {
         self.admin = admin;
         self
     }
+
+    /// Sets the free-form subscription payload.
+    ///
+    /// ```
+    /// let identity = tidings_server::Identity::default().with_payload(serde_json::json!({"n": 1}));
+    /// assert_eq!(identity.payload, Some(serde_json::json!({"n": 1})));
+    /// ```
+    #[must_use]
+    pub fn with_payload(mut self, payload: serde_json::Value) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// Sets when the credentials expire.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// let at = SystemTime::UNIX_EPOCH + Duration::from_secs(60);
+    /// assert_eq!(tidings_server::Identity::default().with_expires(at).expires, Some(at));
+    /// ```
+    #[must_use]
+    pub fn with_expires(mut self, expires: SystemTime) -> Self {
+        self.expires = Some(expires);
+        self
+    }
 }
 
 /// Why a request's credentials were refused. Every variant answers 401.
@@ -168,15 +225,29 @@ pub enum AuthError {
     /// The token could not be parsed.
     #[error("malformed token")]
     Malformed,
-    /// The token's signature or algorithm does not verify.
+    /// The token's signature does not verify with the configured key.
     #[error("invalid token signature")]
     BadSignature,
-    /// The token's `exp` has passed (or `nbf` not yet come).
+    /// The token's `exp` has passed.
     #[error("token expired")]
     Expired,
     /// The token verified but its claims are unusable.
     #[error("invalid claims: {0}")]
     InvalidClaims(String),
+    /// The token names a signature algorithm no configured key uses (including `none`).
+    #[error("token signed with an algorithm this hub does not accept")]
+    WrongAlgorithm,
+    /// The token's `nbf` has not come yet.
+    #[error("token not valid yet")]
+    NotYetValid,
+    /// A cookie-authenticated request that changes state came without `Origin` or `Referer`
+    /// (cookie CSRF protection).
+    #[error("a cookie-authenticated publish needs an Origin or Referer header")]
+    OriginMissing,
+    /// A cookie-authenticated request that changes state came from an origin not allowed to
+    /// publish (cookie CSRF protection).
+    #[error("origin not allowed to publish with a cookie")]
+    OriginNotAllowed,
 }
 
 /// Decides who is calling from the request head (headers, cookies, query).
@@ -207,6 +278,27 @@ pub trait Authenticator: Send + Sync + 'static {
     /// # Errors
     /// [`AuthError`] when credentials are present but invalid.
     fn authenticate(&self, head: &http::request::Parts) -> Result<Option<Identity>, AuthError>;
+}
+
+/// Any function or closure from the request head to an identity is an authenticator.
+///
+/// ```
+/// use tidings_server::{AuthError, Authenticator, Grant, Identity};
+///
+/// fn everyone_publishes(_: &http::request::Parts) -> Result<Option<Identity>, AuthError> {
+///     Ok(Some(Identity::default().with_publish(Grant::All)))
+/// }
+/// let (head, ()) = http::Request::new(()).into_parts();
+/// assert!(everyone_publishes.authenticate(&head)?.is_some_and(|id| id.publish.allows("t")));
+/// # Ok::<(), AuthError>(())
+/// ```
+impl<F> Authenticator for F
+where
+    F: Fn(&http::request::Parts) -> Result<Option<Identity>, AuthError> + Send + Sync + 'static,
+{
+    fn authenticate(&self, head: &http::request::Parts) -> Result<Option<Identity>, AuthError> {
+        self(head)
+    }
 }
 
 /// Treats everyone as anonymous. Publishing is then impossible over HTTP; useful for a hub fed

@@ -30,10 +30,16 @@
 pub mod api;
 mod auth;
 mod body;
+pub mod client_addr;
+pub mod cors;
 mod hub;
+pub mod jwt;
 
 pub use auth::{Anonymous, AuthError, Authenticator, Grant, Identity};
 pub use body::{GAP_EVENT_TYPE, SseBody};
+pub use client_addr::TrustedProxies;
+pub use cors::CorsConfig;
 pub use hub::{
     DEFAULT_KEEP_ALIVE, DEFAULT_MAX_CONNECTIONS, Hub, HubConfig, SubscribeError, Subscription,
 };
+pub use jwt::{JwtAuthenticator, JwtConfig, TokenBuilder};
