@@ -10,7 +10,7 @@
 //!   the line breaks (or, for ids, the NUL) that would corrupt the stream.
 //! - [`Decoder`] is incremental: push chunks split anywhere, pull [`Item`]s (events, comments,
 //!   retry hints), with a bounded event size.
-//! - With the `serde` feature, [`Event::json`] and [`MessageEvent::json`] carry JSON data.
+//! - With the `serde` feature, `Event::json` and `MessageEvent::json` carry JSON data.
 //!
 //! What it is not: a client (reconnection lives in `tidings-client`) or a server.
 //!
