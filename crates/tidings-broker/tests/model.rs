@@ -454,3 +454,18 @@ proptest! {
         run(specs, max_events, ops)?;
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+    /// The same property, longer: `cargo test -p tidings-broker --release --test model -- --ignored`.
+    #[test]
+    #[ignore = "slow stress run; see the doc comment for the command"]
+    fn broker_matches_the_reference_model_long(
+        specs in prop::collection::vec(client_spec(), CLIENTS),
+        max_events in 1usize..12,
+        ops in prop::collection::vec(op(), 1..400),
+    ) {
+        run(specs, max_events, ops)?;
+    }
+}

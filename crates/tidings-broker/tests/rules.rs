@@ -469,6 +469,41 @@ fn since_replays_events_published_at_or_after_the_time() {
 // ---------------------------------------------------------------------------------------------
 
 #[test]
+fn wildcard_subscriptions_are_served_by_the_index_live_and_in_replay() {
+    // sseserver's hierarchy: the subtree `pets` is the selectors `pets` and `pets/**`.
+    let mut sim = Sim::new(hub(), 2);
+    let pets = sim.subscribe(on(&["pets", "pets/**"]));
+    let rides = sim.subscribe(on(&["ride.*.start", "ride.passenger.**"]));
+    let books = sim.subscribe(on(&["https://example.com/books/{id}"]));
+    for topic in [
+        "pets",
+        "pets/cats",
+        "petsmart",
+        "pets/dogs/rex",
+        "ride.driver.start",
+        "ride.passenger.start",
+        "ride.passenger.account.name",
+        "ride.driver.stop",
+        "https://example.com/books/1",
+        "https://example.com/books/1/reviews",
+    ] {
+        sim.publish_topic(topic, topic);
+    }
+    sim.run_until_idle();
+    assert_eq!(sim.clients[pets].seqs(), [1, 2, 4]);
+    assert_eq!(sim.clients[rides].seqs(), [5, 6, 7], "`ride.passenger.start` matches both, once");
+    assert_eq!(sim.clients[books].seqs(), [9]);
+
+    // Replay applies the same selectors.
+    for (c, expected) in [(pets, vec![1, 2, 4]), (rides, vec![5, 6, 7]), (books, vec![9])] {
+        let late = sim.client(sim.clients[c].config.clone());
+        sim.connect(late, Start::Since(tidings_broker::Timestamp::ZERO));
+        sim.run_until_idle();
+        assert_eq!(sim.clients[late].seqs(), expected);
+    }
+}
+
+#[test]
 fn an_event_matching_several_selectors_and_topics_is_delivered_once() {
     let mut sim = Sim::new(hub(), 1);
     let c = sim.subscribe(on(&["a", "b", "*"]));
