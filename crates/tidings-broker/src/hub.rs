@@ -471,7 +471,7 @@ impl<H: History> Hub<H> {
             Start::Since(time) => {
                 let from = self.retention.not_before(now).map_or(*time, |nb| nb.max(*time));
                 plan.after = Some(match self.history.first_since(from)? {
-                    Some(first) => Seq::new(first.get() - 1),
+                    Some(first) => Seq::new(first.get().saturating_sub(1)),
                     None => self.last_seq,
                 });
             }

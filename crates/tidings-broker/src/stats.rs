@@ -34,11 +34,18 @@ use std::collections::HashMap;
 /// assert_eq!(top.other(), 1);
 /// assert_eq!(top.total(), 5);
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct TopTopics {
     capacity: usize,
     counts: HashMap<Box<str>, u64>,
     other: u64,
+}
+
+/// A table of [`crate::hub::DEFAULT_TOPIC_STATS`] (64) topics.
+impl Default for TopTopics {
+    fn default() -> Self {
+        Self::new(crate::hub::DEFAULT_TOPIC_STATS)
+    }
 }
 
 impl TopTopics {
@@ -100,6 +107,24 @@ impl TopTopics {
     #[must_use]
     pub fn total(&self) -> u64 {
         self.other + self.counts.values().sum::<u64>()
+    }
+
+    /// Adds every count of `other` (for totals over several shards). The result keeps this
+    /// table's capacity; topics that do not fit are folded into `other` as usual.
+    ///
+    /// ```
+    /// let (mut a, mut b) = (tidings_broker::TopTopics::new(4), tidings_broker::TopTopics::new(4));
+    /// a.add("x", 1);
+    /// b.add("x", 2);
+    /// b.add("y", 1);
+    /// a.merge(&b);
+    /// assert_eq!((a.count("x"), a.count("y"), a.total()), (Some(3), Some(1), 4));
+    /// ```
+    pub fn merge(&mut self, other: &TopTopics) {
+        for (topic, count) in &other.counts {
+            self.add(topic, *count);
+        }
+        self.other += other.other;
     }
 
     /// Listed topics, highest count first.
@@ -178,4 +203,31 @@ pub struct ShardStats {
     pub online: u64,
     /// Live deliveries per topic (an event counts under its first topic).
     pub topics: TopTopics,
+}
+
+impl ShardStats {
+    /// Adds `other`'s counters to these (totals over the shards of a hub).
+    ///
+    /// ```
+    /// # use tidings_broker::{Broker, BrokerConfig, ShardStats, SubscriptionConfig, Timestamp};
+    /// # let mut broker = Broker::new(BrokerConfig::new(0));
+    /// broker.subscribe(SubscriptionConfig::new(), Timestamp::ZERO)?;
+    /// let mut total = ShardStats::default();
+    /// total.merge(broker.shard().stats());
+    /// total.merge(broker.shard().stats());
+    /// assert_eq!(total.online, 2);
+    /// assert_eq!(total.topics.total(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn merge(&mut self, other: &ShardStats) {
+        self.delivered += other.delivered;
+        self.replayed += other.replayed;
+        self.dropped += other.dropped;
+        self.lag_disconnects += other.lag_disconnects;
+        self.gaps += other.gaps;
+        self.subscribed += other.subscribed;
+        self.unsubscribed += other.unsubscribed;
+        self.online += other.online;
+        self.topics.merge(&other.topics);
+    }
 }
