@@ -770,7 +770,8 @@ fn strip_one_space(value: &[u8]) -> &[u8] {
 /// replaces each maximal invalid subpart as Rust's lossy conversion does). Decoding line by
 /// line is equivalent to decoding the whole stream because CR and LF never occur inside a
 /// multi-byte sequence, and lines are only decoded once complete, so characters split across
-/// chunks are whole by then.
+/// chunks are whole by then; a long `data` line decoded while it arrives is cut only before a
+/// byte that starts a character (see [`incomplete_suffix`]), which keeps the equivalence.
 ///
 /// Valid input (nearly all of it) takes the standard library's word-at-a-time validator;
 /// `from_utf8_lossy` walks byte by byte even when nothing needs replacing, which made it most
