@@ -139,18 +139,24 @@ impl IdScheme {
     /// ```
     #[must_use]
     pub fn format(&self, seq: Seq) -> EventId {
-        let mut digits = String::with_capacity(13);
-        push_base36(&mut digits, seq.get());
-        let mut id = String::with_capacity(self.prefix.len() + 1 + digits.len());
-        id.push_str(&self.prefix);
+        let mut digits = [0u8; 13];
+        let digits = base36(&mut digits, seq.get());
         // At most 13 base-36 digits fit a u64, so the letter is within `a..=m`.
-        id.push(char::from(b'a' + (digits.len() as u8).saturating_sub(1)));
-        id.push_str(&digits);
-        match EventId::new(id) {
-            Ok(id) => id,
+        let letter = b'a' + (digits.len() as u8).saturating_sub(1);
+        // Assembled on the stack so the id costs one allocation (its `Arc<str>`): the prefix
+        // of a `u32` epoch is at most 8 bytes, so 8 + 1 + 13 bytes always fit.
+        let mut buf = [0u8; 24];
+        let parts = self.prefix.bytes().chain([letter]).chain(digits.iter().copied());
+        let mut len = 0;
+        for (slot, byte) in buf.iter_mut().zip(parts) {
+            *slot = byte;
+            len += 1;
+        }
+        match std::str::from_utf8(buf.get(..len).unwrap_or_default()).map(EventId::new) {
+            Ok(Ok(id)) => id,
             // Unreachable: the text is ASCII letters, digits and `-`. Fall back to the empty
             // id rather than panicking.
-            Err(_) => EventId::empty(),
+            _ => EventId::empty(),
         }
     }
 
@@ -187,18 +193,23 @@ impl IdScheme {
     }
 }
 
-fn push_base36(out: &mut String, mut n: u64) {
-    let mut buf = [0u8; 13];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[(n % 36) as usize];
+/// Writes `n` in base 36 at the end of `buf` and returns the digits written.
+fn base36(buf: &mut [u8; 13], mut n: u64) -> &[u8] {
+    let mut start = buf.len();
+    for slot in buf.iter_mut().rev() {
+        *slot = DIGITS[(n % 36) as usize];
+        start -= 1;
         n /= 36;
         if n == 0 {
             break;
         }
     }
-    for &b in &buf[i..] {
+    buf.get(start..).unwrap_or_default()
+}
+
+fn push_base36(out: &mut String, n: u64) {
+    let mut buf = [0u8; 13];
+    for &b in base36(&mut buf, n) {
         out.push(char::from(b));
     }
 }
