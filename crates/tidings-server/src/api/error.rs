@@ -40,6 +40,21 @@ impl ApiError {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
+    /// 404 Not Found.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    /// 413 Content Too Large.
+    pub fn too_large(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
+    }
+
+    /// 503 Service Unavailable.
+    pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+    }
+
     /// The HTTP status.
     #[must_use]
     pub fn status(&self) -> StatusCode {
@@ -50,6 +65,17 @@ impl ApiError {
     #[must_use]
     pub fn code(&self) -> &'static str {
         self.code
+    }
+
+    /// The human-readable explanation.
+    ///
+    /// ```
+    /// let error = tidings_server::api::ApiError::forbidden("not yours");
+    /// assert_eq!(error.message(), "not yours");
+    /// ```
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
