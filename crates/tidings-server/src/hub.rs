@@ -404,6 +404,50 @@ impl Hub {
         Ok(published)
     }
 
+    /// Publishes several messages as one batch, all or nothing: when one is refused (a
+    /// duplicate id, also within the batch), none is published. Subscribers get them in order.
+    ///
+    /// # Errors
+    /// As [`Hub::publish`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidings_broker::Message;
+    /// use tidings_codec::{Event, EventId};
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// let twice = Event::new("x").with_id(EventId::new("same")?);
+    /// let batch = [Message::new(twice.clone()).topic("t"), Message::new(twice).topic("t")];
+    /// assert!(hub.publish_batch(batch).is_err());
+    /// assert_eq!(hub.last_event_id(), None, "nothing was published");
+    /// let published = hub.publish_batch(["a", "b"].map(|d| Message::new(Event::new(d)).topic("t")))?;
+    /// assert_eq!(published.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    pub fn publish_batch(
+        &self,
+        messages: impl IntoIterator<Item = Message>,
+    ) -> Result<Vec<Published>, PublishError> {
+        let now = self.now();
+        let mut wake = Vec::new();
+        let mut published = Vec::new();
+        {
+            let mut core = lock(&self.inner.core);
+            core.publish_batch(messages, now, &mut published)?;
+            for shard in &self.inner.shards {
+                let mut state = lock(shard);
+                for event in &published {
+                    // Cannot fail, as in `publish`.
+                    let _ = state.shard.fan_out(event);
+                }
+                state.collect_wakers(&mut wake);
+            }
+        }
+        for waker in wake {
+            waker.wake();
+        }
+        Ok(published)
+    }
+
     /// Opens a subscription: registers it for live events, replays history per its
     /// `Start` (live events published meanwhile queue behind the replay, with no gap and no
     /// duplicate), and returns the handle the response body drains.

@@ -366,6 +366,23 @@ async fn duplicate_custom_id() {
         )
         .await;
         refused(mercure, StatusCode::CONFLICT, "duplicate_id", "mercure");
+        // In a batch, a duplicate refuses the whole batch: the fresh event is not published
+        // either (the witness would see it).
+        let batch = r#"{"events": [{"topic": "w", "id": "fresh", "data": "partial"},
+            {"topic": "w", "id": "w-before"}]}"#;
+        refused(
+            publish_json(&client, base, batch).await,
+            StatusCode::CONFLICT,
+            "duplicate_id",
+            "batch",
+        );
+        let twice = r#"{"events": [{"topic": "w", "id": "twice"}, {"topic": "w", "id": "twice"}]}"#;
+        refused(
+            publish_json(&client, base, twice).await,
+            StatusCode::CONFLICT,
+            "duplicate_id",
+            "twice",
+        );
         // Resuming after that id still works: it names the first event.
         let url = format!("{base}/events?topic=w");
         let mut resumed = Sse::open(&client, &url, &[("last-event-id", "w-before")]).await;

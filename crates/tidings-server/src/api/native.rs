@@ -113,11 +113,9 @@ pub(crate) async fn publish(
             )
         })?);
     }
-    let mut ids = Vec::with_capacity(messages.len());
-    for message in messages {
-        let published = state.hub.publish(message).map_err(publish_error)?;
-        ids.push(published.id().as_str().to_owned());
-    }
+    // One batch, all or nothing: a duplicate id refuses the whole request.
+    let published = state.hub.publish_batch(messages).map_err(publish_error)?;
+    let ids: Vec<&str> = published.iter().map(|event| event.id().as_str()).collect();
     Ok(Json(serde_json::json!({ "ids": ids })).into_response())
 }
 
