@@ -283,7 +283,7 @@ impl fmt::Display for Algorithm {
 ///
 /// ```
 /// use tidings_server::jwt::{Algorithm, KeyError, VerifyingKey};
-/// assert_eq!(VerifyingKey::hs256("").unwrap_err(), KeyError::EmptySecret);
+/// assert_eq!(VerifyingKey::hs256("").expect_err("refused"), KeyError::EmptySecret);
 /// assert!(matches!(
 ///     VerifyingKey::from_pem(Algorithm::Hs256, "-----BEGIN PUBLIC KEY-----"),
 ///     Err(KeyError::NeedsSecret { .. })
@@ -419,7 +419,7 @@ impl VerifyingKey {
     /// let key = VerifyingKey::from_pem(Algorithm::Rs256, &public)?;
     /// # let _ = key;
     /// let private = std::fs::read(format!("{dir}/rsa-private.pem")).expect("key file");
-    /// assert_eq!(VerifyingKey::from_pem(Algorithm::Rs256, &private).unwrap_err(), KeyError::PrivateKeyGiven);
+    /// assert_eq!(VerifyingKey::from_pem(Algorithm::Rs256, &private).expect_err("refused"), KeyError::PrivateKeyGiven);
     /// # Ok::<(), KeyError>(())
     /// ```
     pub fn from_pem(algorithm: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
@@ -552,7 +552,7 @@ impl SigningKey {
     /// let key = SigningKey::from_pem(Algorithm::EdDsa, &private)?;
     /// # let _ = key;
     /// let public = std::fs::read(format!("{dir}/ed25519-public.pem")).expect("key file");
-    /// assert_eq!(SigningKey::from_pem(Algorithm::EdDsa, &public).unwrap_err(), KeyError::PublicKeyGiven);
+    /// assert_eq!(SigningKey::from_pem(Algorithm::EdDsa, &public).expect_err("refused"), KeyError::PublicKeyGiven);
     /// # Ok::<(), KeyError>(())
     /// ```
     pub fn from_pem(algorithm: Algorithm, pem: impl AsRef<[u8]>) -> Result<Self, KeyError> {
@@ -702,7 +702,7 @@ pub fn generate_secret() -> Result<String, KeyError> {
 ///
 /// ```
 /// use tidings_server::jwt::{MintError, SigningKey, TokenBuilder};
-/// let error = TokenBuilder::new().publish(["books/{id"]).sign(&SigningKey::hs256("s")?).unwrap_err();
+/// let error = TokenBuilder::new().publish(["books/{id"]).sign(&SigningKey::hs256("s")?).expect_err("refused");
 /// assert!(matches!(error, MintError::InvalidSelector { claim: "mercure.publish", index: 0, .. }));
 /// # Ok::<(), tidings_server::jwt::KeyError>(())
 /// ```
@@ -1347,7 +1347,7 @@ enum Trust {
 /// assert!(auth.authenticate(&head)?.is_none());
 ///
 /// let (head, ()) = http::Request::get("/events?topic=a&authorization=not-a-jwt").body(())?.into_parts();
-/// assert_eq!(auth.authenticate(&head).unwrap_err(), AuthError::Malformed);
+/// assert_eq!(auth.authenticate(&head).expect_err("refused"), AuthError::Malformed);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
@@ -1398,7 +1398,7 @@ impl JwtAuthenticator {
     /// let token = TokenBuilder::new().ttl(Duration::from_secs(60)).sign_at(&SigningKey::hs256("secret")?, start)?;
     /// let (head, ()) = http::Request::get("/").header("authorization", format!("Bearer {token}")).body(())?.into_parts();
     /// assert!(auth.authenticate_at(&head, start + Duration::from_secs(59))?.is_some());
-    /// assert_eq!(auth.authenticate_at(&head, start + Duration::from_secs(60)).unwrap_err(), AuthError::Expired);
+    /// assert_eq!(auth.authenticate_at(&head, start + Duration::from_secs(60)).expect_err("refused"), AuthError::Expired);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn authenticate_at(
@@ -1432,7 +1432,7 @@ impl JwtAuthenticator {
     /// assert!(identity.admin && identity.publish.allows("any/topic"));
     ///
     /// let forged = TokenBuilder::publisher().sign(&SigningKey::hs256("guess")?)?;
-    /// assert_eq!(auth.verify(&forged, SystemTime::now()).unwrap_err(), AuthError::BadSignature);
+    /// assert_eq!(auth.verify(&forged, SystemTime::now()).expect_err("refused"), AuthError::BadSignature);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<Identity, AuthError> {
