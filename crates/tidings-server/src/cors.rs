@@ -55,6 +55,12 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// How long browsers may cache a preflight answer unless configured: ten minutes, short enough
 /// that a changed allow-list takes effect soon.
+///
+/// ```
+/// use tidings_server::cors::{CorsConfig, DEFAULT_MAX_AGE};
+/// let cors = CorsConfig::new().max_age(DEFAULT_MAX_AGE * 6); // an hour
+/// # let _ = cors;
+/// ```
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// One entry of an origin allow-list: `*` (every origin), an exact origin such as

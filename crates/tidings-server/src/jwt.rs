@@ -114,19 +114,84 @@ use crate::auth::{AuthError, Authenticator, Grant, Identity};
 use crate::cors::{OriginPattern, any_matches};
 
 /// The cookie Mercure clients put the token in.
+///
+/// ```
+/// use tidings_server::jwt::{DEFAULT_COOKIE_NAME, TokenSource, find_token};
+/// let cookie = format!("{DEFAULT_COOKIE_NAME}=eyJ.e30.sig");
+/// let (head, ()) = http::Request::get("/").header("cookie", cookie).body(())?.into_parts();
+/// assert_eq!(find_token(&head, DEFAULT_COOKIE_NAME)?.map(|t| t.source), Some(TokenSource::Cookie));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_COOKIE_NAME: &str = "mercureAuthorization";
 /// The query parameter an `EventSource` passes the token in.
+///
+/// ```
+/// use tidings_server::jwt::{QUERY_PARAMETER, TokenSource, find_token};
+/// let uri = format!("/.well-known/mercure?topic=a&{QUERY_PARAMETER}=eyJ.e30.sig");
+/// let (head, ()) = http::Request::get(uri).body(())?.into_parts();
+/// assert_eq!(find_token(&head, "c")?.map(|t| t.source), Some(TokenSource::Query));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const QUERY_PARAMETER: &str = "authorization";
 /// Longest token accepted unless configured: 16 KiB, ample for claims with a payload, small
 /// enough that a hostile token costs little to refuse.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tidings_server::AuthError;
+/// use tidings_server::jwt::{DEFAULT_MAX_TOKEN_LEN, JwtAuthenticator, JwtConfig, VerifyingKey};
+/// let auth = JwtAuthenticator::new(JwtConfig::new(VerifyingKey::hs256("s")?));
+/// let huge = "a".repeat(DEFAULT_MAX_TOKEN_LEN + 1);
+/// assert_eq!(auth.verify(&huge, SystemTime::now()).expect_err("refused"), AuthError::Malformed);
+/// # Ok::<(), tidings_server::jwt::KeyError>(())
+/// ```
 pub const DEFAULT_MAX_TOKEN_LEN: usize = 16 * 1024;
 /// Most selectors per claim list unless configured (Mercure's limit).
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tidings_server::AuthError;
+/// use tidings_server::jwt::*;
+/// let auth = JwtAuthenticator::new(JwtConfig::new(VerifyingKey::hs256("s")?));
+/// let selectors = (0..=DEFAULT_MAX_CLAIM_SELECTORS).map(|i| format!("topic/{i}"));
+/// let token = TokenBuilder::new().subscribe(selectors).sign(&SigningKey::hs256("s")?)?;
+/// assert!(matches!(auth.verify(&token, SystemTime::now()), Err(AuthError::InvalidClaims(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const DEFAULT_MAX_CLAIM_SELECTORS: usize = 1000;
 /// The claim holding Mercure's `publish`, `subscribe` and `payload`.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tidings_server::jwt::{MERCURE_CLAIM, TokenBuilder};
+/// let claims = TokenBuilder::new().publish(["*"]).claims_at(SystemTime::now());
+/// assert_eq!(claims[MERCURE_CLAIM]["publish"][0], "*");
+/// ```
 pub const MERCURE_CLAIM: &str = "mercure";
 /// The namespaced form of [`MERCURE_CLAIM`]; wins when both are present.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tidings_server::jwt::*;
+/// let key = SigningKey::hs256("s")?;
+/// let token = key.sign_claims(&serde_json::json!({
+///     MERCURE_CLAIM: {"publish": ["a"]},
+///     MERCURE_NAMESPACED_CLAIM: {"publish": ["b"]},
+/// }))?;
+/// let auth = JwtAuthenticator::new(JwtConfig::new(VerifyingKey::hs256("s")?));
+/// let identity = auth.verify(&token, SystemTime::now())?;
+/// assert!(identity.publish.allows("b") && !identity.publish.allows("a"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const MERCURE_NAMESPACED_CLAIM: &str = "https://mercure.rocks/";
 /// The claim holding tidings' own rights: `{"tidings": {"admin": true}}`.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use tidings_server::jwt::{TIDINGS_CLAIM, TokenBuilder};
+/// let claims = TokenBuilder::new().admin(true).claims_at(SystemTime::now());
+/// assert_eq!(claims[TIDINGS_CLAIM]["admin"], true);
+/// ```
 pub const TIDINGS_CLAIM: &str = "tidings";
 
 /// A JWS signature algorithm (RFC 7518 names).
