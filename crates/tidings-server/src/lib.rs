@@ -34,6 +34,8 @@ pub mod client_addr;
 pub mod cors;
 mod hub;
 pub mod jwt;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 pub use auth::{Anonymous, AuthError, Authenticator, Grant, Identity};
 pub use body::{GAP_EVENT_TYPE, SseBody};
