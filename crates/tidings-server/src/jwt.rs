@@ -105,6 +105,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::request::Parts;
 use http::{HeaderValue, Method, header};
+// Named explicitly rather than taken from jsonwebtoken's process-wide default, which panics at
+// first use when feature unification enables both of its crypto providers.
 use jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER;
 use jsonwebtoken::{DecodingKey, DecodingKeyKind, EncodingKey};
 use serde_json::{Map, Value};
