@@ -17,6 +17,30 @@
 //! Every event published through the API is encoded once, at publish time, with what the
 //! configuration asks for on the wire: one `topic:` line per topic ([`ApiConfig::topic_field`])
 //! and base64 data ([`ApiConfig::base64_data`]). Subscribers share that frame.
+//!
+//! What it is not: the listener (hyper's connection handling, TLS, graceful shutdown) or the
+//! authenticator itself ([`ApiConfig::authenticator`] takes any [`Authenticator`]).
+//!
+//! ```
+//! use axum::routing::get;
+//! use tidings_broker::Selector;
+//! use tidings_server::api::{ApiConfig, mercure_link, router};
+//! use tidings_server::{Hub, HubConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let hub = Hub::new(HubConfig::default());
+//! let config = ApiConfig::default()
+//!     .allow_anonymous(true)
+//!     .subscriptions(true)
+//!     .topic_field(true)
+//!     .max_data(64 * 1024)
+//!     .allowed_topics([Selector::parse("https://example.com/{+path}")?])
+//!     .link_header(mercure_link("https://example.com/.well-known/mercure")?);
+//! // The router merges with the application's own routes and takes its layers.
+//! let app = router(hub.clone(), config).route("/healthz", get(|| async { "ok" }));
+//! # drop(app);
+//! # Ok(()) }
+//! ```
 
 mod discovery;
 mod error;

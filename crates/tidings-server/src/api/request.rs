@@ -202,7 +202,12 @@ pub(crate) fn open_stream(
     start: StartRequest,
     flavor: Flavor,
 ) -> Result<Response, ApiError> {
-    let topics: Vec<String> = selectors.iter().map(|s| s.as_str().to_owned()).collect();
+    // Kept only for the subscriptions feature, which lists and announces them.
+    let topics: Vec<String> = if state.config.subscriptions {
+        selectors.iter().map(|s| s.as_str().to_owned()).collect()
+    } else {
+        Vec::new()
+    };
     let mut config = SubscriptionConfig::new()
         .selectors(selectors)
         .start(start.start)
@@ -225,7 +230,7 @@ pub(crate) fn open_stream(
     let answered_id = start
         .last_event_id
         .map(|id| if subscription.start_gap().is_some() { "earliest".to_owned() } else { id });
-    let body = StreamBody::open(state, subscription, &topics, identity.payload.clone());
+    let body = StreamBody::open(state, subscription, &topics, identity.payload.as_ref());
     let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));

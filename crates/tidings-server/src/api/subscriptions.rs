@@ -133,11 +133,11 @@ impl StreamBody {
         state: &AppState,
         subscription: Subscription,
         topics: &[String],
-        payload: Option<serde_json::Value>,
+        payload: Option<&serde_json::Value>,
     ) -> Self {
         let presence = state.config.subscriptions.then(|| {
             let id = subscription.id();
-            state.presence.join(state, id, topics, payload);
+            state.presence.join(state, id, topics, payload.cloned());
             PresenceGuard {
                 hub: state.hub.clone(),
                 config: Arc::clone(&state.config),
