@@ -31,35 +31,42 @@
 //! asynchronously between the calls.
 //!
 //! ```
-//! use tidings_broker::{Hub, HubConfig, Item, Message, Selector, Shard, ShardConfig, Start, SubscriptionConfig, Timestamp};
+//! use tidings_broker::{
+//!     Hub, HubConfig, Item, Message, ReplayStep, Selector, Shard, ShardConfig, Start,
+//!     SubscriptionConfig, Timestamp,
+//! };
 //! use tidings_codec::Event;
 //!
 //! let now = Timestamp::ZERO;
 //! let mut hub = Hub::new(HubConfig::new(0));
 //! let mut shard = Shard::new(ShardConfig::new(0));
-//! let first = hub.publish(Message::new(Event::new("1")).topic("t"), now)?;
-//! shard.fan_out(&first)?;
+//! let publish = |hub: &mut Hub, shard: &mut Shard, data: &str| {
+//!     let event = hub.publish(Message::new(Event::new(data)).topic("t"), now)?;
+//!     shard.fan_out(&event)?;
+//!     Ok::<_, Box<dyn std::error::Error>>(event)
+//! };
+//! let seen = publish(&mut hub, &mut shard, "1")?;
+//! publish(&mut hub, &mut shard, "2")?; // missed while disconnected
 //!
-//! // A client resumes after `first`; an event is published while it replays.
+//! // The client resumes after event 1: plan, register, then replay in batches…
 //! let config = SubscriptionConfig::new().selector(Selector::parse("t")?);
-//! let plan = hub.plan(&Start::Resume(first.id().clone()), now)?;
+//! let plan = hub.plan(&Start::Resume(seen.id().clone()), now)?;
 //! let subscribed = shard.subscribe(config, &plan, now)?;
-//! let second = hub.publish(Message::new(Event::new("2")).topic("t"), now)?;
-//! shard.fan_out(&second)?;
-//! if let Some(mut cursor) = subscribed.replay() {
-//!     loop {
-//!         let mut batch = Vec::new();
-//!         hub.read(cursor.after(), 64, now, &mut batch)?;
-//!         match shard.push_replay(subscribed.id(), &batch)? {
-//!             tidings_broker::ReplayStep::Continue(next) => cursor = next,
-//!             tidings_broker::ReplayStep::Done => break,
-//!         }
-//!     }
+//! // …while event 3 is published: it waits in the live queue.
+//! publish(&mut hub, &mut shard, "3")?;
+//! let mut cursor = subscribed.replay();
+//! while let Some(at) = cursor {
+//!     let mut batch = Vec::new();
+//!     hub.read(at.after(), 64, now, &mut batch)?;
+//!     cursor = match shard.push_replay(subscribed.id(), &batch)? {
+//!         ReplayStep::Continue(next) => Some(next),
+//!         ReplayStep::Done => None,
+//!     };
 //! }
 //! let mut items = Vec::new();
 //! shard.drain(subscribed.id(), &mut items)?;
 //! let seqs: Vec<u64> = items.iter().filter_map(Item::event).map(|e| e.seq().get()).collect();
-//! assert_eq!(seqs, [2]);
+//! assert_eq!(seqs, [2, 3], "the missed event, then the live one: no gap, no duplicate");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
