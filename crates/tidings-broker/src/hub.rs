@@ -238,6 +238,7 @@ pub struct Hub<H = MemoryHistory> {
     retention: Retention,
     gap_policy: GapPolicy,
     last_seq: Seq,
+    last_id: Option<EventId>,
     last_time: Timestamp,
     history: H,
     stats: HubStats,
@@ -268,6 +269,7 @@ impl<H: History> Hub<H> {
             retention: config.retention,
             gap_policy: config.gap_policy,
             last_seq: history.last_seq().unwrap_or(Seq::ZERO),
+            last_id: None,
             last_time: Timestamp::ZERO,
             history,
             stats: HubStats { topics: TopTopics::new(config.topic_stats), ..HubStats::default() },
@@ -400,6 +402,7 @@ impl<H: History> Hub<H> {
         self.history.append(events)?;
         if let Some(last) = events.last() {
             self.last_seq = last.seq();
+            self.last_id = Some(last.id().clone());
         }
         self.last_time = time;
         self.stats.published += events.len() as u64;
@@ -540,6 +543,24 @@ impl<H: History> Hub<H> {
     #[must_use]
     pub fn last_seq(&self) -> Seq {
         self.last_seq
+    }
+
+    /// The id of the last event published through this hub (Mercure sends it to new
+    /// subscribers as their starting `Last-Event-ID`). `None` before the first publish, also
+    /// for a hub opened over an existing history.
+    ///
+    /// ```
+    /// use tidings_broker::{Hub, HubConfig, Message, Timestamp};
+    ///
+    /// let mut hub = Hub::new(HubConfig::new(0));
+    /// assert_eq!(hub.last_id(), None);
+    /// hub.publish(Message::new(tidings_codec::Event::new("x")), Timestamp::ZERO)?;
+    /// assert_eq!(hub.last_id().map(|id| id.as_str()), Some("0-a1"));
+    /// # Ok::<(), tidings_broker::PublishError>(())
+    /// ```
+    #[must_use]
+    pub fn last_id(&self) -> Option<&EventId> {
+        self.last_id.as_ref()
     }
 
     /// The id scheme of this hub's epoch.
