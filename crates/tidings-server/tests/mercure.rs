@@ -5,7 +5,8 @@
 mod api_support;
 
 use api_support::{
-    MERCURE, PROTOS, Proto, Sse, client, enc, full, publish_form, send, serve, serve_default,
+    MERCURE, PROTOS, Proto, Sse, client, enc, full, publish_form, send, serve, serve_as_configured,
+    serve_default,
 };
 use http::StatusCode;
 use tidings_server::HubConfig;
@@ -342,4 +343,99 @@ async fn discovery_link_is_sent_on_hub_responses_when_configured() {
     let plain = serve_default().await;
     let sub = Sse::open(&client, &format!("{}{MERCURE}?topic=t", plain.base), &[]).await;
     assert!(!sub.headers.contains_key("link"));
+}
+
+/// Stock Mercure clients with real JWTs (HS256, the reference hub's default): the publisher sends
+/// `Authorization: Bearer`, a browser-style subscriber the `authorization` query parameter.
+#[tokio::test]
+async fn mercure_clients_with_real_jwts_work_unchanged() {
+    use std::time::{Duration, SystemTime};
+    use tidings_server::jwt::{
+        JwtAuthenticator, JwtConfig, SigningKey, TokenBuilder, VerifyingKey,
+    };
+
+    let secret = "a-test-secret-of-reasonable-length-for-hs256";
+    let signing = SigningKey::hs256(secret).expect("key");
+    let auth = JwtAuthenticator::new(JwtConfig::new(VerifyingKey::hs256(secret).expect("key")));
+    let api = ApiConfig::default().authenticator(auth).subscriptions(true);
+    for proto in PROTOS {
+        let server = serve_as_configured(HubConfig::default(), api.clone()).await;
+        let client = client(proto);
+        let publisher = TokenBuilder::new().publish(["*"]).sign(&signing).expect("token");
+        let books_only = TokenBuilder::new().publish([BOOKS]).sign(&signing).expect("token");
+        let alice = TokenBuilder::new()
+            .subscribe(["https://example.com/users/alice/{?topic}"])
+            .payload(serde_json::json!({"user": "alice"}))
+            .sign(&signing)
+            .expect("token");
+        let expired = TokenBuilder::new()
+            .subscribe(["*"])
+            .ttl(Duration::from_secs(60))
+            .sign_at(&signing, SystemTime::UNIX_EPOCH)
+            .expect("token");
+
+        let url = format!("{}{MERCURE}?topic={}", server.base, enc(BOOKS));
+        let mut alice_sub =
+            Sse::open(&client, &format!("{url}&authorization={}", enc(&alice)), &[]).await;
+        let mut anonymous = Sse::open(&client, &url, &[]).await;
+        let bearer = format!("Bearer {publisher}");
+        let form = |fields: &[(&str, &str)]| {
+            form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish()
+        };
+        let post = |token: String, body: String| {
+            let client = &client;
+            let url = format!("{}{MERCURE}", server.base);
+            async move {
+                let headers = [
+                    ("authorization", token.as_str()),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                ];
+                send(client, "POST", &url, &headers, full(body)).await
+            }
+        };
+        let alternate = format!(
+            "https://example.com/users/alice/?topic={}",
+            enc("https://example.com/books/1")
+        );
+        let private = form(&[
+            ("topic", "https://example.com/books/1"),
+            ("topic", &alternate),
+            ("private", "on"),
+            ("data", "for alice"),
+        ]);
+        let (status, headers, _) = post(bearer.clone(), private).await;
+        assert_eq!(status, StatusCode::OK, "{proto:?}");
+        assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+        let (status, _, body) = post(
+            format!("Bearer {books_only}"),
+            form(&[("topic", "https://example.com/authors/1")]),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, _, _) = post(format!("Bearer {alice}"), form(&[("topic", "x")])).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "a subscriber token cannot publish");
+        let (status, _, _) = post("Bearer not-a-token".to_owned(), form(&[("topic", "x")])).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let public = form(&[("topic", "https://example.com/books/2"), ("data", "for all")]);
+        assert_eq!(post(bearer.clone(), public).await.0, StatusCode::OK);
+        alice_sub.until("data: for all\n\n").await;
+        anonymous.until("data: for all\n\n").await;
+        assert_eq!(alice_sub.messages(), ["for alice", "for all"], "{proto:?}");
+        assert_eq!(anonymous.messages(), ["for all"], "{proto:?}");
+
+        let expired_url = format!("{url}&authorization={}", enc(&expired));
+        let (status, _, body) = send(&client, "GET", &expired_url, &[], full("")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        // The subscriptions API shows Alice's payload from her token.
+        let watcher = TokenBuilder::new()
+            .subscribe(["/.well-known/mercure/subscriptions{/topic}{/subscriber}"])
+            .sign(&signing)
+            .expect("token");
+        let api_url = format!("{}{MERCURE}/subscriptions", server.base);
+        let auth = format!("Bearer {watcher}");
+        let (status, _, body) =
+            send(&client, "GET", &api_url, &[("authorization", &auth)], full("")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.contains("\"user\": \"alice\""), "{body}");
+    }
 }

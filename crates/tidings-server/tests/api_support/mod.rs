@@ -101,8 +101,13 @@ pub struct Server {
 /// Serves `router(hub, api.authenticator(TestAuth))` with hyper-util's auto builder, which
 /// answers HTTP/1.1 and h2c on the same port.
 pub async fn serve(hub: HubConfig, api: ApiConfig) -> Server {
+    serve_as_configured(hub, api.authenticator(TestAuth)).await
+}
+
+/// Serves `router(hub, api)` with the authenticator `api` already has.
+pub async fn serve_as_configured(hub: HubConfig, api: ApiConfig) -> Server {
     let hub = Hub::new(hub.shards(2));
-    let app = router(hub.clone(), api.authenticator(TestAuth));
+    let app = router(hub.clone(), api);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
