@@ -647,7 +647,10 @@ impl Server {
         let mut connections = JoinSet::new();
         let mut report = ServeReport::default();
         let mut shutdown = pin!(shutdown);
-        info!(address = ?local, tls = shared.tls.is_some(), "serving");
+        match local {
+            Some(address) => info!(%address, tls = shared.tls.is_some(), "serving"),
+            None => info!(tls = shared.tls.is_some(), "serving"),
+        }
         loop {
             tokio::select! {
                 biased;

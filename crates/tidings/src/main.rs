@@ -1,0 +1,66 @@
+//! `tidings`: the SSE hub and its command-line tools. Glue only: configuration and wiring of
+//! the library crates (`tidings-server` does the work).
+
+mod config;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success (`serve`: stopped by SIGTERM or Ctrl-C after a graceful shutdown)
+  1  runtime failure (for example, the address to listen on is taken)
+  2  usage or configuration error (bad flag, unreadable or invalid configuration file,
+     invalid value, unusable key or certificate)";
+
+/// Server-Sent Events hub: publish over HTTP, subscribe with EventSource (Mercure-compatible).
+#[derive(Debug, Parser)]
+#[command(name = "tidings", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the hub. Without any configuration: on 127.0.0.1:8080, in-memory history, a random
+    /// JWT key, and a publisher token printed with curl examples.
+    #[command(after_help = EXIT_CODES)]
+    Serve(Box<config::ServeArgs>),
+}
+
+/// How a command failed, which decides the exit code.
+#[derive(Debug)]
+enum Failure {
+    /// Exit code 2.
+    Config(anyhow::Error),
+    /// Exit code 1.
+    Runtime(anyhow::Error),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout with success; usage errors exit with 2.
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    let outcome = match cli.command {
+        Command::Serve(args) => serve::run(&args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(error)) => {
+            eprintln!("tidings: configuration error: {error:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(error)) => {
+            eprintln!("tidings: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
