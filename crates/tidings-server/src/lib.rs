@@ -36,6 +36,7 @@ mod hub;
 pub mod jwt;
 #[cfg(feature = "serve")]
 pub mod serve;
+mod stream;
 
 pub use auth::{Anonymous, AuthError, Authenticator, Grant, Identity};
 pub use body::{GAP_EVENT_TYPE, SseBody};
@@ -45,3 +46,4 @@ pub use hub::{
     DEFAULT_KEEP_ALIVE, DEFAULT_MAX_CONNECTIONS, Hub, HubConfig, SubscribeError, Subscription,
 };
 pub use jwt::{JwtAuthenticator, JwtConfig, TokenBuilder};
+pub use stream::{EventStream, LastEventId};
