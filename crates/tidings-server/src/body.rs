@@ -107,6 +107,8 @@ impl SseBody {
             }
         } else {
             conn.keep_alive_due = false;
+            // Counted under the lock already held, for the admin status.
+            conn.sent += self.drained.len() as u64;
         }
         drop(state);
         for item in self.drained.drain(..) {

@@ -7,19 +7,22 @@
 //! their own shard's lock, so many connections spread over several shards do not contend.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::Waker;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tidings_broker::{
-    DisconnectReason, Gap, GapPolicy, HubConfig as CoreConfig, Message, OverflowPolicy,
+    DisconnectReason, Gap, GapPolicy, History, HubConfig as CoreConfig, Message, OverflowPolicy,
     PublishError, Published, QueueLimits, ReplayStep, Retention, Seq, Shard, ShardConfig,
-    ShardError, SubscriberId, SubscriptionConfig, Timestamp,
+    ShardError, ShardStats, SubscriberId, SubscriptionConfig, Timestamp,
 };
 use tidings_codec::EventId;
 
+use crate::admin::ConnectionStatus;
 use crate::body::SseBody;
+use crate::metrics::{HubTotals, LatencyHistogram};
 
 /// Default keep-alive period: a comment frame to every connection idle for a whole period.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -227,6 +230,8 @@ pub(crate) struct Inner {
     shutting_down: AtomicBool,
     /// The `retry:` delay (ms) sent to clients on shutdown.
     shutdown_retry_ms: AtomicU64,
+    /// How long publish calls take, lock waits and fan-out included (for `/metrics`).
+    publish_latency: LatencyHistogram,
 }
 
 /// One shard and the connection state that must change under the same lock as its queues.
@@ -244,6 +249,10 @@ pub(crate) struct Conn {
     pub(crate) waker: Option<Waker>,
     /// The keep-alive tick found this connection idle: send a comment frame.
     pub(crate) keep_alive_due: bool,
+    /// Items (events and gap notices) the body took for the wire (for the admin status).
+    pub(crate) sent: u64,
+    /// The client's address, when the layer that opened the stream told us.
+    client_addr: Option<IpAddr>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -297,6 +306,7 @@ impl Hub {
             started_unix_ms,
             shutting_down: AtomicBool::new(false),
             shutdown_retry_ms: AtomicU64::new(0),
+            publish_latency: LatencyHistogram::default(),
         });
         if let Some(period) = keep_alive {
             match tokio::runtime::Handle::try_current() {
@@ -384,6 +394,7 @@ impl Hub {
     ///
     /// See [`Hub`] for an example.
     pub fn publish(&self, message: Message) -> Result<Published, PublishError> {
+        let started = std::time::Instant::now();
         let now = self.now();
         let mut wake = Vec::new();
         let published = {
@@ -401,6 +412,7 @@ impl Hub {
         for waker in wake {
             waker.wake();
         }
+        self.inner.publish_latency.record(started.elapsed());
         Ok(published)
     }
 
@@ -427,6 +439,7 @@ impl Hub {
         &self,
         messages: impl IntoIterator<Item = Message>,
     ) -> Result<Vec<Published>, PublishError> {
+        let started = std::time::Instant::now();
         let now = self.now();
         let mut wake = Vec::new();
         let mut published = Vec::new();
@@ -445,6 +458,7 @@ impl Hub {
         for waker in wake {
             waker.wake();
         }
+        self.inner.publish_latency.record(started.elapsed());
         Ok(published)
     }
 
@@ -546,6 +560,110 @@ impl Hub {
     pub(crate) fn shutdown_retry(&self) -> Option<Duration> {
         self.is_shutting_down()
             .then(|| Duration::from_millis(self.inner.shutdown_retry_ms.load(Ordering::Acquire)))
+    }
+
+    /// When the hub started, on its clock (see [`Hub::now`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// assert!(hub.started() <= hub.now());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn started(&self) -> Timestamp {
+        Timestamp::from_millis(self.inner.started_unix_ms)
+    }
+
+    /// Hub-wide counters and sizes: the core's and every shard's statistics merged, history
+    /// size and the publish latency histogram (what `/metrics` renders). Takes the core lock,
+    /// then each shard lock in turn, each just long enough to copy its counters; the parts are
+    /// therefore not one atomic snapshot (a publish may land between two shards).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidings_broker::{Message, Selector, SubscriptionConfig};
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// let _subscription = hub.subscribe(SubscriptionConfig::new().selector(Selector::parse("t")?))?;
+    /// hub.publish(Message::new(tidings_codec::Event::new("x")).topic("t"))?;
+    /// let totals = hub.stats();
+    /// assert_eq!((totals.core.published, totals.shards.delivered), (1, 1));
+    /// assert_eq!((totals.connections, totals.subscriptions, totals.history_events), (1, 1, 1));
+    /// assert_eq!(totals.publish_latency.count(), 1);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> HubTotals {
+        let (core, history_events, history_bytes) = {
+            let core = lock(&self.inner.core);
+            let history = core.history();
+            (core.stats().clone(), History::len(history), History::bytes(history))
+        };
+        let mut shards = ShardStats::default();
+        let mut subscriptions = 0;
+        for shard in &self.inner.shards {
+            let state = lock(shard);
+            shards.merge(state.shard.stats());
+            subscriptions += state.shard.selector_counts().map(|(_, n)| n).sum::<usize>();
+        }
+        HubTotals {
+            core,
+            shards,
+            connections: self.connections(),
+            subscriptions,
+            history_events,
+            history_bytes,
+            publish_latency: self.inner.publish_latency.snapshot(),
+            started: self.started(),
+            now: self.now(),
+            shutting_down: self.is_shutting_down(),
+        }
+    }
+
+    /// Open subscriptions with their selectors, user, client address, start time and the
+    /// number of items sent, at most `limit` of them (shard by shard, so which ones are listed
+    /// past the limit is arbitrary). Each shard lock is held while its entries are copied.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tidings_broker::{Selector, SubscriptionConfig, UserId};
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// let config = SubscriptionConfig::new().selector(Selector::parse("a/*")?).principal(UserId::new("ann"));
+    /// let subscription = hub.subscribe(config)?;
+    /// subscription.set_client_addr([192, 0, 2, 7].into());
+    /// let listed = hub.connection_list(10);
+    /// assert_eq!(listed.len(), 1);
+    /// assert_eq!(listed[0].selectors, ["a/*"]);
+    /// assert_eq!(listed[0].user.as_deref(), Some("ann"));
+    /// assert_eq!(listed[0].client_addr, Some([192, 0, 2, 7].into()));
+    /// assert!(hub.connection_list(0).is_empty());
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn connection_list(&self, limit: usize) -> Vec<ConnectionStatus> {
+        let mut listed = Vec::new();
+        for shard in &self.inner.shards {
+            if listed.len() >= limit {
+                break;
+            }
+            let state = lock(shard);
+            let room = limit - listed.len();
+            listed.extend(state.shard.subscriptions().take(room).map(|info| {
+                let conn = state.conns.get(&info.id);
+                let (queued, queued_bytes) = state.shard.queued(info.id).unwrap_or_default();
+                ConnectionStatus {
+                    id: info.id,
+                    selectors: info.selectors.iter().map(|s| s.as_str().to_owned()).collect(),
+                    user: info.principal.map(|u| u.as_str().to_owned()),
+                    client_addr: conn.and_then(|c| c.client_addr),
+                    since: info.since,
+                    sent: conn.map_or(0, |c| c.sent),
+                    queued,
+                    queued_bytes,
+                }
+            }));
+        }
+        listed
     }
 
     pub(crate) fn shard_state(&self, shard: usize) -> MutexGuard<'_, ShardState> {
@@ -661,6 +779,16 @@ impl Subscription {
     #[must_use]
     pub fn into_body(self) -> SseBody {
         SseBody::new(self)
+    }
+
+    /// Records the client's address (the TCP peer, or the client a trusted proxy names), so
+    /// the admin status can show it ([`Hub::connection_list`]).
+    ///
+    /// See [`Hub::connection_list`] for an example.
+    pub fn set_client_addr(&self, addr: IpAddr) {
+        if let Some(conn) = self.hub.shard_state(self.shard).conns.get_mut(&self.id) {
+            conn.client_addr = Some(addr);
+        }
     }
 }
 

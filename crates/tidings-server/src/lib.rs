@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admin;
 #[cfg(feature = "axum")]
 pub mod api;
 mod auth;
@@ -34,6 +35,7 @@ pub mod client_addr;
 pub mod cors;
 mod hub;
 pub mod jwt;
+pub mod metrics;
 #[cfg(feature = "serve")]
 pub mod serve;
 mod stream;
