@@ -31,7 +31,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub print_config: bool,
 
-    /// Address to listen on, e.g. 0.0.0.0:8080 or [::]:443 [listen; default 127.0.0.1:8080].
+    /// Address to listen on, e.g. `0.0.0.0:8080` or `[::]:443` [listen; default 127.0.0.1:8080].
     #[arg(long, env = "TIDINGS_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
 
@@ -40,7 +40,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TIDINGS_LOG", value_name = "FILTER")]
     pub log: Option<String>,
 
-    /// The hub's public URL, e.g. https://hub.example.com; sets Mercure's discovery `Link`
+    /// The hub's public URL, e.g. `https://hub.example.com`; sets Mercure's discovery `Link`
     /// header [public_url; default none].
     #[arg(long, env = "TIDINGS_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
