@@ -265,11 +265,28 @@ pub struct ServeArgs {
           value_parser = BoolishValueParser::new(), help_heading = "Network")]
     pub dev_tls: Option<bool>,
 
-    /// Prefix of metric names [metrics.prefix; default tidings].
+    /// First part of every metric name, empty for none (qsse's namespace) [metrics.prefix;
+    /// default tidings].
     #[arg(long, env = "TIDINGS_METRICS_PREFIX", value_name = "PREFIX", help_heading = "Admin")]
     pub metrics_prefix: Option<String>,
 
-    /// Bearer token for the admin endpoints [admin.token; default none].
+    /// Second part of every metric name (qsse's subsystem) [metrics.subsystem; default none].
+    #[arg(long, env = "TIDINGS_METRICS_SUBSYSTEM", value_name = "NAME", help_heading = "Admin")]
+    pub metrics_subsystem: Option<String>,
+
+    /// Serve /metrics to admins only (per-topic series name topics) [metrics.admin_only;
+    /// default false].
+    #[arg(long, env = "TIDINGS_METRICS_ADMIN_ONLY", value_name = "BOOL", num_args = 0..=1,
+          require_equals = true, default_missing_value = "true",
+          value_parser = BoolishValueParser::new(), help_heading = "Admin")]
+    pub metrics_admin_only: Option<bool>,
+
+    /// Node name on the admin page [admin.node; default tidings].
+    #[arg(long, env = "TIDINGS_ADMIN_NODE", value_name = "NAME", help_heading = "Admin")]
+    pub admin_node: Option<String>,
+
+    /// A static bearer token for /admin and /metrics, besides JWTs with the `tidings.admin`
+    /// claim [admin.token; default none].
     #[arg(
         long,
         env = "TIDINGS_ADMIN_TOKEN",
@@ -417,11 +434,14 @@ struct TlsSection {
 #[serde(deny_unknown_fields)]
 struct MetricsSection {
     prefix: Option<String>,
+    subsystem: Option<String>,
+    admin_only: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct AdminSection {
+    node: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     token: Option<String>,
 }
@@ -517,6 +537,9 @@ pub struct Settings {
     pub forwarded_header: String,
     pub tls: TlsMode,
     pub metrics_prefix: String,
+    pub metrics_subsystem: String,
+    pub metrics_admin_only: bool,
+    pub admin_node: String,
     pub admin_token: Option<String>,
 }
 
@@ -663,6 +686,14 @@ impl Settings {
             tls,
             metrics_prefix: pick_text(&args.metrics_prefix, &file.metrics.prefix)
                 .unwrap_or_else(|| "tidings".to_owned()),
+            metrics_subsystem: pick_text(&args.metrics_subsystem, &file.metrics.subsystem)
+                .unwrap_or_default(),
+            metrics_admin_only: args
+                .metrics_admin_only
+                .or(file.metrics.admin_only)
+                .unwrap_or(false),
+            admin_node: pick_text(&args.admin_node, &file.admin.node)
+                .unwrap_or_else(|| "tidings".to_owned()),
             admin_token: pick_text(&args.admin_token, &file.admin.token),
         })
     }
@@ -739,8 +770,15 @@ impl Settings {
                 header: Some(self.forwarded_header.clone()),
             },
             tls: TlsSection { cert, key, dev: Some(self.tls == TlsMode::Dev) },
-            metrics: MetricsSection { prefix: Some(self.metrics_prefix.clone()) },
-            admin: AdminSection { token: self.admin_token.as_ref().map(|_| redacted()) },
+            metrics: MetricsSection {
+                prefix: Some(self.metrics_prefix.clone()),
+                subsystem: Some(self.metrics_subsystem.clone()),
+                admin_only: Some(self.metrics_admin_only),
+            },
+            admin: AdminSection {
+                node: Some(self.admin_node.clone()),
+                token: self.admin_token.as_ref().map(|_| redacted()),
+            },
         };
         Ok(toml::to_string(&file)?)
     }

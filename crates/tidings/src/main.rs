@@ -1,6 +1,7 @@
 //! `tidings`: the SSE hub and its command-line tools. Glue only: configuration and wiring of
 //! the library crates (`tidings-server` does the work).
 
+mod admin_token;
 mod config;
 mod serve;
 

@@ -6,20 +6,24 @@ use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
 use tidings_broker::{Retention, Selector};
+use tidings_server::admin::{self, AdminConfig};
 use tidings_server::api::{ApiConfig, mercure_link, router};
 use tidings_server::client_addr::{ForwardedHeader, IpNet, TrustedProxies};
 use tidings_server::cors::{CorsConfig, OriginPattern};
 use tidings_server::jwt::{
     Algorithm, JwtAuthenticator, JwtConfig, SigningKey, TokenBuilder, VerifyingKey, generate_secret,
 };
+use tidings_server::metrics::{self, MetricsConfig};
 use tidings_server::serve::{ServeConfig, Server, TlsConfig, shutdown_signal};
-use tidings_server::{Hub, HubConfig};
+use tidings_server::{Authenticator, Hub, HubConfig};
 use tracing_subscriber::filter::Targets;
 
 use crate::Failure;
+use crate::admin_token::AdminToken;
 use crate::config::{FileConfig, KeySource, ServeArgs, Settings, TlsMode};
 
 /// The topic the first-run examples use.
@@ -70,6 +74,8 @@ fn init_logging(filter: Targets) {
 struct Parts {
     hub: HubConfig,
     api: ApiConfig,
+    metrics: MetricsConfig,
+    admin: AdminConfig,
     cors: CorsConfig,
     serve: ServeConfig,
     /// The dev certificate, to write where clients can trust it.
@@ -92,8 +98,9 @@ impl Parts {
             .max_lifetime(settings.max_lifetime);
 
         let (jwt, first_run_key) = jwt_config(settings)?;
+        let jwt = JwtAuthenticator::new(jwt);
         let mut api = ApiConfig::default()
-            .authenticator(JwtAuthenticator::new(jwt))
+            .authenticator(jwt.clone())
             .allow_anonymous(settings.anonymous)
             .max_topics(settings.max_topics)
             .max_body(settings.max_body)
@@ -128,12 +135,23 @@ impl Parts {
                 "proxy.trusted is set, but the HTTP API does not use client addresses yet"
             );
         }
-        check_metrics_prefix(&settings.metrics_prefix)?;
-        if settings.admin_token.is_some() {
-            // TODO(admin): /metrics, /healthz and /admin are not built yet; wire the admin
-            // token and the metrics prefix here when they are.
-            tracing::warn!("admin.token is set, but the admin endpoints do not exist yet");
+        // Admins: JWTs with the `tidings.admin` claim, and the static token if configured.
+        let admins: Arc<dyn Authenticator> = match &settings.admin_token {
+            Some(token) => Arc::new(AdminToken::new(token.clone(), jwt)),
+            None => Arc::new(jwt),
+        };
+        let mut metrics = MetricsConfig::default()
+            .namespace(&settings.metrics_prefix)
+            .context("metrics.prefix")?
+            .subsystem(&settings.metrics_subsystem)
+            .context("metrics.subsystem")?;
+        if settings.metrics_admin_only {
+            let admins = Arc::clone(&admins);
+            metrics =
+                metrics.admin_only(move |head: &http::request::Parts| admins.authenticate(head));
         }
+        let admin =
+            AdminConfig::default().shared_authenticator(admins).node(settings.admin_node.clone());
 
         let mut serve = ServeConfig::default()
             .header_read_timeout(settings.header_read_timeout)
@@ -154,7 +172,7 @@ impl Parts {
                 serve = serve.tls(tls);
             }
         }
-        Ok(Self { hub, api, cors, serve, dev_certificate, first_run_key })
+        Ok(Self { hub, api, metrics, admin, cors, serve, dev_certificate, first_run_key })
     }
 }
 
@@ -228,14 +246,6 @@ fn trusted_proxies(settings: &Settings) -> anyhow::Result<Option<TrustedProxies>
     Ok(Some(TrustedProxies::none().trust_nets(nets).header(header)))
 }
 
-/// Prometheus metric names: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
-fn check_metrics_prefix(prefix: &str) -> anyhow::Result<()> {
-    let mut chars = prefix.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':');
-    if valid { Ok(()) } else { bail!("metrics.prefix: {prefix:?} is not a metric name prefix") }
-}
-
 /// Names for the development certificate: loopback, plus the listen host when it is a
 /// specific one.
 fn dev_names(listen: &str) -> Vec<String> {
@@ -250,13 +260,15 @@ fn dev_names(listen: &str) -> Vec<String> {
 }
 
 async fn serve(settings: &Settings, parts: Parts) -> Result<(), Failure> {
-    let Parts { hub, api, cors, serve, dev_certificate, first_run_key } = parts;
+    let Parts { hub, api, metrics, admin, cors, serve, dev_certificate, first_run_key } = parts;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))
         .map_err(Failure::Runtime)?;
     let hub = Hub::new(hub);
-    let mut app = router(hub.clone(), api);
+    let mut app = router(hub.clone(), api)
+        .merge(metrics::router(hub.clone(), metrics))
+        .merge(admin::router(hub.clone(), admin));
     if cors.is_enabled() {
         app = app.layer(cors.layer());
     }
@@ -270,13 +282,8 @@ async fn serve(settings: &Settings, parts: Parts) -> Result<(), Failure> {
     let banner = Banner {
         url: base_url(addr, tls),
         certificate_file,
-        first_run_token: match &first_run_key {
-            Some(key) => Some(
-                TokenBuilder::publisher()
-                    .sign(key)
-                    .context("minting the publisher token")
-                    .map_err(Failure::Runtime)?,
-            ),
+        first_run: match &first_run_key {
+            Some(key) => Some(FirstRunTokens::mint(key).map_err(Failure::Runtime)?),
             None => None,
         },
     };
@@ -318,11 +325,30 @@ fn base_url(addr: SocketAddr, tls: bool) -> String {
     format!("{scheme}://{host}:{}", addr.port())
 }
 
+/// The tokens a run without a configured JWT key prints, signed with its random key.
+struct FirstRunTokens {
+    /// May publish and subscribe to every topic.
+    publisher: String,
+    /// Opens the admin page and nothing else.
+    admin: String,
+}
+
+impl FirstRunTokens {
+    fn mint(key: &SigningKey) -> anyhow::Result<Self> {
+        Ok(Self {
+            publisher: TokenBuilder::publisher()
+                .sign(key)
+                .context("minting the publisher token")?,
+            admin: TokenBuilder::new().admin(true).sign(key).context("minting the admin token")?,
+        })
+    }
+}
+
 /// What `tidings serve` prints on stdout once it listens.
 struct Banner {
     url: String,
     certificate_file: Option<PathBuf>,
-    first_run_token: Option<String>,
+    first_run: Option<FirstRunTokens>,
 }
 
 impl Banner {
@@ -346,7 +372,7 @@ impl Banner {
         writeln!(out, "Subscribe:")?;
         writeln!(out)?;
         writeln!(out, "    {curl} -N '{url}/events?topic={EXAMPLE_TOPIC}'")?;
-        if let Some(token) = &self.first_run_token {
+        if let Some(FirstRunTokens { publisher: token, admin }) = &self.first_run {
             writeln!(out)?;
             writeln!(
                 out,
@@ -370,10 +396,21 @@ impl Banner {
                 "      -d '{{\"topic\": \"{EXAMPLE_TOPIC}\", \"data\": \"hello\"}}' {url}/publish"
             )?;
             writeln!(out)?;
+            writeln!(out, "Admin page (connections and totals, live):")?;
+            writeln!(out)?;
+            writeln!(out, "    {url}/admin?authorization={admin}")?;
+            writeln!(out)?;
+            writeln!(out, "Metrics: {url}/metrics    Health: {url}/healthz")?;
+            writeln!(out)?;
             writeln!(
                 out,
                 "Set auth.jwt_key (TIDINGS_JWT_KEY) to keep tokens valid across restarts."
             )?;
+        } else {
+            writeln!(out)?;
+            writeln!(out, "Admin page: {url}/admin (needs an admin token)")?;
+            writeln!(out, "Metrics: {url}/metrics    Health: {url}/healthz")?;
+            writeln!(out)?;
         }
         writeln!(out, "Stop with Ctrl-C or SIGTERM (graceful: streams are told to come back).")?;
         out.flush()
@@ -404,20 +441,14 @@ mod tests {
     }
 
     #[test]
-    fn metric_prefixes_follow_prometheus_names() {
-        assert!(check_metrics_prefix("tidings").is_ok());
-        assert!(check_metrics_prefix("app:sse_hub").is_ok());
-        assert!(check_metrics_prefix("").is_err());
-        assert!(check_metrics_prefix("9lives").is_err());
-        assert!(check_metrics_prefix("with-dash").is_err());
-    }
-
-    #[test]
     fn first_run_banner_has_the_token_and_copy_paste_examples() {
         let banner = Banner {
             url: "http://127.0.0.1:8080".into(),
             certificate_file: None,
-            first_run_token: Some("eyJtoken".into()),
+            first_run: Some(FirstRunTokens {
+                publisher: "eyJtoken".into(),
+                admin: "eyJadmin".into(),
+            }),
         };
         let mut out = Vec::new();
         banner.write(&mut out).expect("write");
@@ -428,6 +459,10 @@ mod tests {
         assert!(text.contains("curl -N 'http://127.0.0.1:8080/events?topic=greetings'"), "{text}");
         assert!(text.contains("-H 'Authorization: Bearer eyJtoken'"), "{text}");
         assert!(text.contains("http://127.0.0.1:8080/publish"), "{text}");
+        assert!(
+            text.contains("\n    http://127.0.0.1:8080/admin?authorization=eyJadmin\n"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -25,16 +25,17 @@ fn tidings() -> Command {
     command
 }
 
-/// What the first run printed: the hub's URL and the publisher token.
+/// What the first run printed: the hub's URL, the publisher token, the admin page link.
 struct FirstRun {
     url: String,
     token: String,
+    admin_link: String,
 }
 
-/// Reads the banner up to the token line.
+/// Reads the banner up to the admin page link.
 async fn read_banner(stdout: ChildStdout) -> FirstRun {
     let mut lines = BufReader::new(stdout).lines();
-    let mut url = None;
+    let (mut url, mut token) = (None, None);
     let mut seen = Vec::new();
     let read = async {
         while let Some(line) = lines.next_line().await.expect("stdout") {
@@ -44,13 +45,18 @@ async fn read_banner(stdout: ChildStdout) -> FirstRun {
             }
             let trimmed = line.trim();
             if line.starts_with("    ") && trimmed.starts_with("eyJ") && !trimmed.contains(' ') {
+                token = Some(trimmed.to_owned());
+            }
+            if line.starts_with("    ") && trimmed.contains("/admin?authorization=eyJ") {
                 return trimmed.to_owned();
             }
         }
-        panic!("stdout ended before the token: {seen:#?}");
+        panic!("stdout ended before the admin link: {seen:#?}");
     };
-    let token = tokio::time::timeout(PATIENCE, read).await.expect("banner in time");
-    FirstRun { url: url.expect("the URL line comes first"), token }
+    let admin_link = tokio::time::timeout(PATIENCE, read).await.expect("banner in time");
+    let url = url.expect("the URL line comes first");
+    let admin_link = admin_link.strip_prefix(url.as_str()).expect("a link to this hub").to_owned();
+    FirstRun { url, token: token.expect("the token comes before the admin link"), admin_link }
 }
 
 async fn send(url: &str, request: http::request::Builder, body: &str) -> http::Response<Incoming> {
@@ -84,6 +90,16 @@ async fn read_until(body: &mut Incoming, seen: &mut String, needle: &str) {
     assert!(seen.contains(needle), "stream ended before {needle:?}; got {seen:?}");
 }
 
+async fn text(response: http::Response<Incoming>) -> (http::StatusCode, String) {
+    let status = response.status();
+    let body = tokio::time::timeout(PATIENCE, response.into_body().collect())
+        .await
+        .expect("body in time")
+        .expect("body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
 fn sigterm(child: &Child) {
     let pid = child.id().expect("running");
     let status = std::process::Command::new("kill")
@@ -101,7 +117,8 @@ async fn first_run_prints_a_token_that_publishes_and_sigterm_exits_cleanly() {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn tidings");
-    let FirstRun { url, token } = read_banner(child.stdout.take().expect("stdout")).await;
+    let FirstRun { url, token, admin_link } =
+        read_banner(child.stdout.take().expect("stdout")).await;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let response = send(&url, http::Request::get("/events?topic=greetings"), "").await;
@@ -117,6 +134,18 @@ async fn first_run_prints_a_token_that_publishes_and_sigterm_exits_cleanly() {
         send(&url, publish().header("authorization", format!("Bearer {token}")), json).await;
     assert_eq!(accepted.status(), 200);
     read_until(&mut stream, &mut seen, "data: hello\n\n").await;
+
+    // The admin page's token opens the admin status; the metrics count the event.
+    let status_path = admin_link.replace("/admin?", "/admin/status?");
+    let (status, json) = text(send(&url, http::Request::get(status_path.as_str()), "").await).await;
+    assert_eq!(status, 200, "{json}");
+    let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(json["totals"]["published"], 1, "{json}");
+    let (status, _) = text(send(&url, http::Request::get("/admin/status"), "").await).await;
+    assert_eq!(status, 401, "the admin status needs a token");
+    let (status, metrics) = text(send(&url, http::Request::get("/metrics"), "").await).await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("\ntidings_events_published_total 1\n"), "{metrics}");
 
     sigterm(&child);
     // The open stream is told when to come back, then ends.
