@@ -667,7 +667,10 @@ impl Server {
                     match accepted {
                         Ok((stream, peer)) => {
                             report.accepted += 1;
-                            let info = ConnectionInfo::new(peer, local.unwrap_or(peer), shared.tls.is_some());
+                            // The connection's own local address: with a wildcard listener it
+                            // names the interface the client reached.
+                            let local = stream.local_addr().ok().or(local).unwrap_or(peer);
+                            let info = ConnectionInfo::new(peer, local, shared.tls.is_some());
                             connections.spawn(connection(
                                 Arc::clone(&shared),
                                 stream,

@@ -50,7 +50,7 @@ fn test_auth(head: &http::request::Parts) -> Result<Option<Identity>, AuthError>
 }
 
 /// The hub's API plus `GET /peer`, which answers with what the server put into the request's
-/// extensions: `ConnectionInfo` peer, axum `ConnectInfo` peer, TLS flag.
+/// extensions: `ConnectionInfo` peer, axum `ConnectInfo` peer, TLS flag, local address.
 pub fn app(hub: &Hub) -> axum::Router {
     let peer = axum::routing::get(|request: axum::extract::Request| async move {
         let info = request.extensions().get::<ConnectionInfo>().copied();
@@ -59,10 +59,11 @@ pub fn app(hub: &Hub) -> axum::Router {
             .get::<axum::extract::ConnectInfo<SocketAddr>>()
             .map(|axum::extract::ConnectInfo(addr)| *addr);
         format!(
-            "{} {} {}",
+            "{} {} {} {}",
             info.map_or("none".into(), |i| i.peer().to_string()),
             connect_info.map_or("none".into(), |a| a.to_string()),
             info.is_some_and(|i| i.is_tls()),
+            info.map_or("none".into(), |i| i.local().to_string()),
         )
     });
     router(hub.clone(), ApiConfig::default().authenticator(test_auth)).route("/peer", peer)
