@@ -44,16 +44,17 @@
 //! At most [`AdminConfig::max_listed`] connections are listed, oldest first;
 //! `connections_truncated` says whether there were more.
 //!
+//! Without feature `axum`, the same data is there for other front ends:
+//!
 //! ```
-//! use tidings_server::admin::{AdminConfig, router};
-//! use tidings_server::jwt::{JwtAuthenticator, JwtConfig, VerifyingKey};
+//! use tidings_broker::{Selector, SubscriptionConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let hub = tidings_server::Hub::new(Default::default());
-//! let auth = JwtAuthenticator::new(JwtConfig::new(VerifyingKey::hs256("a secret of 32 bytes or more....")?));
-//! let admin = router(hub.clone(), AdminConfig::default().authenticator(auth).node("eu-1"));
-//! let app = tidings_server::api::router(hub, Default::default()).merge(admin);
-//! # drop(app);
+//! let _subscription = hub.subscribe(SubscriptionConfig::new().selector(Selector::parse("news")?))?;
+//! let totals = hub.stats();
+//! let listed = hub.connection_list(100);
+//! assert_eq!((totals.connections, listed[0].selectors.as_slice()), (1, &["news".to_owned()][..]));
 //! # Ok(()) }
 //! ```
 
@@ -127,7 +128,7 @@ mod http_routes {
 
     /// Only the page's own inline script and style, connections to the hub, nothing else.
     const PAGE_POLICY: &str = "default-src 'none'; script-src 'unsafe-inline'; \
-        style-src 'unsafe-inline'; connect-src 'self'; img-src 'none'; base-uri 'none'; \
+        style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
         form-action 'none'; frame-ancestors 'none'";
 
     /// Settings of the admin endpoints.
@@ -172,7 +173,7 @@ mod http_routes {
         /// Who is calling; only identities with `admin` set get in. Default: [`Anonymous`],
         /// which identifies nobody, so every request is refused until one is configured.
         ///
-        /// See the [module docs](super) for an example.
+        /// See [`router`] for an example.
         pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
             self.authenticator = Arc::new(authenticator);
             self
@@ -242,7 +243,18 @@ mod http_routes {
     /// The admin routes of the [module docs](super), with their state applied; merge them
     /// with the API router.
     ///
-    /// See the [module docs](super) for an example.
+    /// ```
+    /// use tidings_server::admin::{AdminConfig, router};
+    /// use tidings_server::jwt::{JwtAuthenticator, JwtConfig, VerifyingKey};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let hub = tidings_server::Hub::new(Default::default());
+    /// let auth = JwtAuthenticator::new(JwtConfig::new(VerifyingKey::hs256("a secret of 32 bytes or more....")?));
+    /// let admin = router(hub.clone(), AdminConfig::default().authenticator(auth).node("eu-1"));
+    /// let app = tidings_server::api::router(hub, Default::default()).merge(admin);
+    /// # drop(app);
+    /// # Ok(()) }
+    /// ```
     pub fn router(hub: Hub, config: AdminConfig) -> Router {
         let state = AdminState { hub, config: Arc::new(config) };
         Router::new()
