@@ -52,7 +52,7 @@ fn events_and_expected(u: &mut Unstructured<'_>) -> arbitrary::Result<(Vec<Event
         if let Some(data) = u.arbitrary::<Option<String>>()? {
             expected.push(Item::Event(MessageEvent {
                 kind: kind.filter(|kind| !kind.as_str().is_empty()),
-                data: data.replace("\r\n", "\n").replace('\r', "\n"),
+                data: data.replace("\r\n", "\n").replace('\r', "\n").into(),
                 last_event_id: last_event_id.clone(),
                 unknown_fields: Vec::new(),
             }));

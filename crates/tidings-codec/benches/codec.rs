@@ -8,9 +8,12 @@
 //!
 //! Every case is a stream of many events of one size. Decoders read the same wire bytes, cut
 //! into [`CHUNK`]-byte reads as a socket would deliver them (lines and UTF-8 sequences split
-//! anywhere), and every implementation yields owned events whose data is a `String`; each event
-//! is dropped inside the timed loop. The peers are `Stream` adapters: they are polled directly
-//! with a no-op waker over an always-ready in-memory stream, so no executor or I/O is measured.
+//! anywhere), as owned `Bytes` the way an HTTP body yields them, and every implementation
+//! yields owned events (`'static`, no borrow of the decoder or the input): the peers' data is
+//! a `String`, tidings' a `SharedStr` that shares the input chunk. Each event is dropped inside
+//! the timed loop. `tidings_push` is tidings fed borrowed slices (`Decoder::push`, which must
+//! copy). The peers are `Stream` adapters: they are polled directly with a no-op waker over an
+//! always-ready in-memory stream, so no executor or I/O is measured.
 //! Before timing, each decoder's output is checked against the events that produced the input,
 //! so a decoder that skipped work would fail rather than look fast.
 
@@ -155,36 +158,58 @@ fn drain<S: Stream + Unpin>(mut stream: S, mut each: impl FnMut(S::Item)) {
     }
 }
 
-/// A decoder under test: reads the chunks and hands each event's `(last event id, data)` to
-/// `each`. Static dispatch, so the per-event callback costs the same for every implementation.
+/// A decoder under test: reads the chunks and shows each event's `(last event id, data)` to
+/// `each`, then drops the event. Static dispatch, so the per-event callback costs the same for
+/// every implementation.
 trait Decode {
-    fn decode(chunks: &[Bytes], each: impl FnMut(&str, String));
+    fn decode(chunks: &[Bytes], each: impl FnMut(&str, &str));
 }
 
+/// tidings, handed each chunk as owned `Bytes` (`Decoder::push_bytes`), as from an HTTP body.
 struct Tidings;
 
 impl Decode for Tidings {
-    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, String)) {
-        let mut decoder = Decoder::new();
-        for chunk in chunks {
-            decoder.push(chunk);
-            while let Some(item) = decoder.next_item().expect("the input is valid") {
-                if let Item::Event(event) = item {
-                    each(event.last_event_id.as_str(), event.data);
-                }
+    fn decode(chunks: &[Bytes], each: impl FnMut(&str, &str)) {
+        tidings_decode(chunks, |decoder, chunk| decoder.push_bytes(chunk.clone()), each);
+    }
+}
+
+/// tidings, handed each chunk as a borrowed slice (`Decoder::push`, which copies it).
+struct TidingsPush;
+
+impl Decode for TidingsPush {
+    fn decode(chunks: &[Bytes], each: impl FnMut(&str, &str)) {
+        tidings_decode(chunks, |decoder, chunk| decoder.push(chunk), each);
+    }
+}
+
+fn tidings_decode(
+    chunks: &[Bytes],
+    mut push: impl FnMut(&mut Decoder, &Bytes),
+    mut each: impl FnMut(&str, &str),
+) {
+    let mut decoder = Decoder::new();
+    for chunk in chunks {
+        push(&mut decoder, chunk);
+        while let Some(item) = decoder.next_item().expect("the input is valid") {
+            if let Item::Event(event) = item {
+                each(event.last_event_id.as_str(), &event.data);
             }
         }
-        assert!(!decoder.finish(), "the input ends on an event boundary");
     }
+    assert!(!decoder.finish(), "the input ends on an event boundary");
 }
 
 struct SseStream;
 
 impl Decode for SseStream {
-    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, String)) {
+    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, &str)) {
         drain(sse_stream::SseByteStream::new(Chunks(chunks.iter())), |event| {
             let event = event.expect("the input is valid");
-            each(event.id.as_deref().unwrap_or_default(), event.data.unwrap_or_default());
+            each(
+                event.id.as_deref().unwrap_or_default(),
+                event.data.as_deref().unwrap_or_default(),
+            );
         });
     }
 }
@@ -192,10 +217,10 @@ impl Decode for SseStream {
 struct EventsourceStream;
 
 impl Decode for EventsourceStream {
-    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, String)) {
+    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, &str)) {
         drain(eventsource_stream::EventStream::new(Chunks(chunks.iter())), |event| {
             let event = event.expect("the input is valid");
-            each(&event.id, event.data);
+            each(&event.id, &event.data);
         });
     }
 }
@@ -205,7 +230,7 @@ fn bench_decode<D: Decode>(bencher: Bencher, size: Size) {
     let workload = Workload::new(size);
     let (chunks, wire_len) = workload.wire_chunks();
     let mut seen = Vec::new();
-    D::decode(&chunks, |id, data| seen.push((id.to_owned(), data)));
+    D::decode(&chunks, |id, data| seen.push((id.to_owned(), data.to_owned())));
     assert!(seen == workload.events, "decoded events differ from the encoded ones");
 
     bencher.counter(BytesCount::new(wire_len)).counter(ItemsCount::new(size.count())).bench_local(
@@ -223,6 +248,11 @@ mod decode {
     #[divan::bench(args = Size::ALL)]
     fn tidings(bencher: Bencher, size: Size) {
         bench_decode::<Tidings>(bencher, size);
+    }
+
+    #[divan::bench(args = Size::ALL)]
+    fn tidings_push(bencher: Bencher, size: Size) {
+        bench_decode::<TidingsPush>(bencher, size);
     }
 
     #[divan::bench(args = Size::ALL)]

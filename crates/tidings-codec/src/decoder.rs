@@ -4,9 +4,14 @@
 //! steps exactly. The comments cite the rule each branch implements.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::ops::Range;
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::field::{EventId, EventType};
+use crate::shared::SharedStr;
 
 /// Default for [`DecoderConfig::max_event_size`]: 1 MiB.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
@@ -16,6 +21,16 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// A `data` line still arriving is decoded into the data buffer piece by piece once this many
 /// bytes of it are buffered (see [`StreamedLine`]).
 const STREAM_DATA_AFTER: usize = 4096;
+
+/// Chunks shorter than this are copied into the line buffer; longer ones are kept whole as
+/// [`Piece`]s, validated once and parsed in place. Below this size the bookkeeping of a piece
+/// (a queue entry, a shared-buffer handle) costs more than the copy it saves.
+const PIECE_MIN: usize = 64;
+
+/// Multi-line data up to this size is copied out of the data buffer at dispatch (one exact
+/// allocation, and the buffer keeps its capacity for the next event); longer data hands the
+/// buffer itself over instead of copying it.
+const COPY_DATA_UP_TO: usize = 4096;
 
 /// Decoder settings.
 ///
@@ -100,8 +115,9 @@ pub enum DecodeError {
 pub struct MessageEvent {
     /// The `event:` field, or `None` when absent or empty (the type is then `message`).
     pub kind: Option<EventType>,
-    /// The data lines joined with LF (no trailing LF).
-    pub data: String,
+    /// The data lines joined with LF (no trailing LF). Single-line data is a slice of the
+    /// chunk it arrived in, shared rather than copied (see [`SharedStr`]).
+    pub data: SharedStr,
     /// The stream's last event id at dispatch: from this event's `id:` field or an earlier one.
     pub last_event_id: EventId,
     /// Fields the spec does not define, in order, when
@@ -147,9 +163,15 @@ impl Item {
 
 /// Incremental SSE decoder.
 ///
-/// Push byte chunks of any size with [`Decoder::push`], then call [`Decoder::next_item`] until
-/// it returns `Ok(None)` ("need more bytes"). At end of stream call [`Decoder::finish`], which
+/// Push byte chunks of any size with [`Decoder::push`] (or hand over owned chunks, such as an
+/// HTTP body's, with [`Decoder::push_bytes`]), then call [`Decoder::next_item`] until it
+/// returns `Ok(None)` ("need more bytes"). At end of stream call [`Decoder::finish`], which
 /// discards an incomplete trailing event as the spec requires.
+///
+/// A chunk is checked for valid UTF-8 once, as a whole, and events are parsed out of it in
+/// place: a single-line event's data and its id are slices of the chunk ([`SharedStr`]), not
+/// copies. Lines that straddle two chunks, chunks that are not valid UTF-8 and small chunks
+/// go through a line buffer instead, with the same result.
 ///
 /// ```
 /// use tidings_codec::{Decoder, Item};
@@ -169,12 +191,17 @@ impl Item {
 /// ```
 #[derive(Debug)]
 pub struct Decoder {
-    /// Unparsed bytes live in `buf[pos..]`.
+    /// Unparsed bytes that come before every queued piece live in `buf[pos..]`: a line carried
+    /// over from an earlier chunk, small chunks, and chunks that are not valid UTF-8.
     buf: Vec<u8>,
     pos: usize,
     /// `buf[pos..pos + scanned]` is known to hold no CR or LF, so a long line arriving in
     /// small chunks is scanned once, not once per chunk.
     scanned: usize,
+    /// Chunks kept whole, in stream order after `buf[pos..]`; `pieces[0]` is unparsed from
+    /// `piece_pos` on. A piece that is used up is dropped when the decoder next looks at it.
+    pieces: VecDeque<Piece>,
+    piece_pos: usize,
     /// Whether the stream start has been checked for a byte order mark.
     bom_checked: bool,
     /// The previous line ended with CR as the last buffered byte; an LF that arrives next
@@ -182,6 +209,8 @@ pub struct Decoder {
     skip_lf: bool,
     /// See [`STREAM_DATA_AFTER`]; a field so tests can force or disable streaming.
     stream_data_after: usize,
+    /// See [`PIECE_MIN`]; a field so tests can send every chunk down either path.
+    piece_min: usize,
     fields: FieldState,
 }
 
@@ -191,21 +220,45 @@ impl Default for Decoder {
     }
 }
 
+/// A chunk of the stream kept whole instead of being copied into the line buffer.
+#[derive(Debug, Clone)]
+enum Piece {
+    /// Valid UTF-8, checked once for the whole chunk: its complete lines are parsed in place
+    /// and their values are slices of it.
+    Text(SharedStr),
+    /// Not valid UTF-8 as a whole (or a few bytes of a character cut at a chunk boundary):
+    /// copied into the line buffer when reached, whose lines are decoded one by one.
+    Raw(Box<[u8]>),
+}
+
+impl Piece {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Piece::Text(text) => text.as_bytes(),
+            Piece::Raw(bytes) => bytes,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct FieldState {
     config: DecoderConfig,
+    /// The spec's data buffer, except while `data_one` holds it.
     data: String,
-    event_type: String,
+    /// The data buffer when exactly one `data` line has been seen since the last dispatch:
+    /// that line's value (the buffer is this plus LF). Kept as the shared text it arrived in,
+    /// so a single-line event's data is never copied. `data` is empty while this is set.
+    data_one: Option<SharedStr>,
+    /// The spec's event type buffer.
+    event_type: SharedStr,
     /// The spec's "last event ID buffer" (set by `id:`, never reset by dispatch) when an `id:`
     /// field has set it since the last dispatch; `None` means the buffer equals
     /// `last_event_id`. Keeping it apart lets dispatch move the new id into `last_event_id`
-    /// instead of cloning it, which saves reference-count traffic on every event.
+    /// instead of cloning it.
     pending_id: Option<EventId>,
     /// The spec's "last event ID string" of the event source: the last event ID buffer as of
     /// the last dispatch. An `id` seen in an event that never completes does not reach it.
     last_event_id: EventId,
-    /// The previous dispatched type, reused to avoid an allocation per event.
-    last_type: Option<EventType>,
     unknown: Vec<(String, String)>,
     /// Skipping the rest of an oversized event until the blank line that ends it.
     discarding: bool,
@@ -231,6 +284,41 @@ struct StreamedLine {
     data_before: usize,
 }
 
+/// One complete line, without its line ending.
+#[derive(Clone, Copy)]
+struct Line<'a> {
+    bytes: &'a [u8],
+    /// For a line parsed in place in a [`Piece::Text`]: the piece, the line as text in it and
+    /// the line's offset in the piece. Values are then parts of the piece. `None` for a line
+    /// from the line buffer, whose values are decoded (invalid sequences replaced) and copied.
+    text: Option<(&'a SharedStr, &'a str, usize)>,
+}
+
+impl<'a> Line<'a> {
+    /// The text of `self.bytes[range]`. Every range the parser asks for starts and ends next
+    /// to an ASCII byte (`:`, a space, the line's ends), so it is a character boundary of the
+    /// line's text.
+    fn str(self, range: Range<usize>) -> Cow<'a, str> {
+        if let Some((_, text, _)) = self.text {
+            if let Some(part) = text.get(range.clone()) {
+                return Cow::Borrowed(part);
+            }
+        }
+        utf8(self.bytes.get(range).unwrap_or_default())
+    }
+
+    /// The value at `range`, which [`Line::str`] turned into `text`, as shared text: a part of
+    /// the piece when the line is in one, else a copy of `text`.
+    fn share(self, range: Range<usize>, text: Cow<'a, str>) -> SharedStr {
+        if let Some((piece, _, offset)) = self.text {
+            if let Some(part) = piece.slice(offset + range.start..offset + range.end) {
+                return part;
+            }
+        }
+        SharedStr::from(text)
+    }
+}
+
 impl Decoder {
     /// A decoder with [`DecoderConfig::default`].
     #[must_use]
@@ -245,16 +333,19 @@ impl Decoder {
             buf: Vec::new(),
             pos: 0,
             scanned: 0,
+            pieces: VecDeque::new(),
+            piece_pos: 0,
             bom_checked: false,
             skip_lf: false,
             stream_data_after: STREAM_DATA_AFTER,
+            piece_min: PIECE_MIN,
             fields: FieldState {
                 config,
                 data: String::new(),
-                event_type: String::new(),
+                data_one: None,
+                event_type: SharedStr::default(),
                 pending_id: None,
                 last_event_id: EventId::empty(),
-                last_type: None,
                 unknown: Vec::new(),
                 discarding: false,
                 discarding_mid_line: false,
@@ -313,27 +404,128 @@ impl Decoder {
     #[must_use]
     pub fn buffered_len(&self) -> usize {
         let streamed_raw = self.fields.streamed.map_or(0, |streamed| streamed.raw);
-        self.buf.len() - self.pos + streamed_raw + self.fields.pending_size_as_buffered()
+        self.buf.len() - self.pos
+            + self.pieces_len()
+            + streamed_raw
+            + self.fields.pending_size_as_buffered()
+    }
+
+    /// Unparsed bytes in the queued pieces.
+    fn pieces_len(&self) -> usize {
+        self.pieces.iter().map(|piece| piece.bytes().len()).sum::<usize>() - self.piece_pos
     }
 
     /// Appends a chunk of the stream. Chunks may split lines, line endings and multi-byte
     /// characters anywhere.
+    ///
+    /// A chunk of more than a few dozen bytes is checked for valid UTF-8 as a whole and copied
+    /// once into a shared buffer; the data and ids of the events inside it are parts of that
+    /// buffer (see [`SharedStr`]), which lives until the last of them is dropped.
     pub fn push(&mut self, chunk: &[u8]) {
+        if self.takes_small_chunk(chunk) {
+            return;
+        }
+        if !self.may_queue(chunk) {
+            self.buf.extend_from_slice(chunk);
+            return;
+        }
+        self.push_piece(chunk);
+    }
+
+    /// Appends a chunk the caller owns, such as an HTTP body frame: the same as
+    /// [`Decoder::push`] (the chunk's text is copied once either way, see [`SharedStr`]), for
+    /// callers that hold [`Bytes`].
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use tidings_codec::{Decoder, Item};
+    ///
+    /// let mut decoder = Decoder::new();
+    /// decoder.push_bytes(Bytes::from_static(b"id: 7\ndata: hello\n\n"));
+    /// let Some(Item::Event(event)) = decoder.next_item()? else { panic!("no event") };
+    /// assert_eq!((event.data.as_str(), event.last_event_id.as_str()), ("hello", "7"));
+    /// # Ok::<(), tidings_codec::DecodeError>(())
+    /// ```
+    pub fn push_bytes(&mut self, chunk: Bytes) {
+        self.push(&chunk);
+    }
+
+    /// The shared start of both pushes: takes the chunk into the line buffer (or the data
+    /// buffer of a streamed line) when nothing is queued after the line buffer and keeping the
+    /// chunk whole would not pay.
+    fn takes_small_chunk(&mut self, chunk: &[u8]) -> bool {
+        self.drop_spent_pieces();
+        if !self.pieces.is_empty() {
+            // Bytes already queued come first; the chunk must queue behind them.
+            return false;
+        }
         if self.pos > 0 && self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
+            self.scanned = 0;
         }
-        if self.buf.is_empty() && self.stream_chunk(chunk) {
+        if self.buf.is_empty() && self.stream_chunk(chunk, None) {
+            return true;
+        }
+        if chunk.len() < self.piece_min {
+            self.buf.extend_from_slice(chunk);
+            return true;
+        }
+        false
+    }
+
+    /// Whether `chunk` may be queued as a piece. Until the stream start has been checked for a
+    /// byte order mark, only a chunk that settles the question by itself may be (it starts
+    /// the stream and is not a proper prefix of a BOM); [`Decoder::strip_bom`] then looks at
+    /// it. Anything else waits in the line buffer until the check is done.
+    fn may_queue(&self, chunk: &[u8]) -> bool {
+        if self.bom_checked || !self.pieces.is_empty() {
+            return true;
+        }
+        self.pos == self.buf.len() && (chunk.len() >= BOM.len() || !BOM.starts_with(chunk))
+    }
+
+    /// Queues `chunk` as pieces: the valid UTF-8 body as text, and as raw bytes the few bytes
+    /// at either end that may belong to a character cut by a chunk boundary.
+    fn push_piece(&mut self, chunk: &[u8]) {
+        if chunk.is_empty() {
             return;
         }
-        self.buf.extend_from_slice(chunk);
+        // Up to three continuation bytes at the start may finish a character that the previous
+        // chunk began; they, and an unfinished character at the end, are not valid on their
+        // own. Cutting there keeps the body checkable by itself, and the lines that hold those
+        // bytes straddle a chunk boundary, so they are decoded whole in the line buffer anyway.
+        let lead = chunk.iter().take(3).take_while(|&&byte| is_continuation(byte)).count();
+        let whole = chunk.len() - incomplete_suffix(&chunk[lead..]);
+        if lead > 0 {
+            self.pieces.push_back(Piece::Raw(chunk[..lead].into()));
+        }
+        match SharedStr::from_utf8(&chunk[lead..whole]) {
+            Some(text) if lead < whole => {
+                self.pieces.push_back(Piece::Text(text));
+                if whole < chunk.len() {
+                    self.pieces.push_back(Piece::Raw(chunk[whole..].into()));
+                }
+            }
+            _ => self.pieces.push_back(Piece::Raw(chunk[lead..].into())),
+        }
+    }
+
+    /// Drops pieces that have been parsed to their end.
+    fn drop_spent_pieces(&mut self) {
+        while self.pieces.front().is_some_and(|piece| self.piece_pos >= piece.bytes().len()) {
+            self.pieces.pop_front();
+            self.piece_pos = 0;
+        }
     }
 
     /// While a long `data` line is streamed (see [`StreamedLine`]) and nothing else is
     /// buffered, a chunk that neither ends the line nor breaks the size limit is decoded
     /// straight into the data buffer instead of being copied into `buf` first. Any other chunk
     /// takes the ordinary path, so [`Decoder::next_item`] sees exactly what it would have.
-    fn stream_chunk(&mut self, chunk: &[u8]) -> bool {
+    ///
+    /// `text` is the chunk as text when it is known to be valid UTF-8 (a [`Piece::Text`]).
+    fn stream_chunk(&mut self, chunk: &[u8], text: Option<&str>) -> bool {
         let Some(mut streamed) = self.fields.streamed else {
             return false;
         };
@@ -343,13 +535,22 @@ impl Decoder {
         {
             return false;
         }
-        let whole = chunk.len() - incomplete_suffix(chunk);
-        self.fields.data.push_str(&utf8(&chunk[..whole]));
+        let whole = match text {
+            Some(text) => {
+                self.fields.data.push_str(text);
+                chunk.len()
+            }
+            None => {
+                let whole = chunk.len() - incomplete_suffix(chunk);
+                self.fields.data.push_str(&utf8(&chunk[..whole]));
+                whole
+            }
+        };
         streamed.raw += whole;
         self.fields.streamed = Some(streamed);
         self.buf.extend_from_slice(&chunk[whole..]);
         // The kept bytes were just searched for line endings.
-        self.scanned = self.buf.len();
+        self.scanned = self.buf.len() - self.pos;
         true
     }
 
@@ -363,40 +564,158 @@ impl Decoder {
             if !self.bom_checked && !self.strip_bom() {
                 return Ok(None);
             }
-            if self.skip_lf && self.pos < self.buf.len() {
-                self.skip_lf = false;
-                if self.buf[self.pos] == b'\n' {
-                    self.pos += 1;
-                }
+            if self.skip_lf {
+                self.skip_lf_after_cr();
             }
-            let rest = &self.buf[self.pos + self.scanned..];
-            let Some(found) = find_line_end(rest) else {
-                self.scanned = self.buf.len() - self.pos;
+            if self.pos < self.buf.len() {
+                // The line buffer comes first in the stream.
+                let rest = &self.buf[self.pos + self.scanned..];
+                let Some(found) = find_line_end(rest) else {
+                    self.scanned = self.buf.len() - self.pos;
+                    if self.carry_from_piece() {
+                        continue;
+                    }
+                    return self.incomplete_line();
+                };
+                let line_len = self.scanned + found;
+                self.scanned = 0;
+                let line_start = self.pos;
+                let line_end = line_start + line_len;
+                // "Lines must be separated by either a U+000D CARRIAGE RETURN U+000A LINE FEED
+                // (CRLF) character pair, a single U+000A LINE FEED (LF) character, or a single
+                // U+000D CARRIAGE RETURN (CR) character."
+                let mut next = line_end + 1;
+                if self.buf[line_end] == b'\r' {
+                    match self.buf.get(next) {
+                        Some(b'\n') => next += 1,
+                        Some(_) => {}
+                        None => self.skip_lf = true,
+                    }
+                }
+                self.pos = next;
+                let line = Line { bytes: &self.buf[line_start..line_end], text: None };
+                if let Some(streamed) = self.fields.streamed.take() {
+                    self.fields.end_streamed_data(streamed, line)?;
+                } else if let Some(item) = self.fields.line(line)? {
+                    return Ok(Some(item));
+                }
+                continue;
+            }
+            // The line buffer is used up: parse the next piece in place.
+            let Some(Piece::Text(piece)) = self.pieces.front() else {
+                // A raw piece goes through the line buffer; nothing left means need more.
+                if self.carry_from_piece() {
+                    continue;
+                }
                 return self.incomplete_line();
             };
-            let line_len = self.scanned + found;
-            self.scanned = 0;
-            let line_start = self.pos;
-            let line_end = line_start + line_len;
-            // "Lines must be separated by either a U+000D CARRIAGE RETURN U+000A LINE FEED
-            // (CRLF) character pair, a single U+000A LINE FEED (LF) character, or a single
-            // U+000D CARRIAGE RETURN (CR) character."
+            let bytes = piece.as_bytes();
+            let line_start = self.piece_pos;
+            if line_start == bytes.len() {
+                // Used up (the last line was an error); pieces are popped as they run out.
+                self.pieces.pop_front();
+                self.piece_pos = 0;
+                continue;
+            }
+            let Some(found) = find_line_end(&bytes[line_start..]) else {
+                // The piece ends inside a line: its rest waits in the line buffer.
+                self.carry_from_piece();
+                continue;
+            };
+            let line_end = line_start + found;
             let mut next = line_end + 1;
-            if self.buf[line_end] == b'\r' {
-                match self.buf.get(next) {
+            if bytes[line_end] == b'\r' {
+                match bytes.get(next) {
                     Some(b'\n') => next += 1,
                     Some(_) => {}
                     None => self.skip_lf = true,
                 }
             }
-            self.pos = next;
-            let line = &self.buf[line_start..line_end];
-            if let Some(streamed) = self.fields.streamed.take() {
-                self.fields.end_streamed_data(streamed, line)?;
-            } else if let Some(item) = self.fields.line(line)? {
+            self.piece_pos = next;
+            let spent = next == bytes.len();
+            let line = Line {
+                bytes: &bytes[line_start..line_end],
+                // Line ends are ASCII, so they are character boundaries of the piece's text.
+                text: piece
+                    .as_str()
+                    .get(line_start..line_end)
+                    .map(|text| (piece, text, line_start)),
+            };
+            let item = match self.fields.streamed.take() {
+                Some(streamed) => self.fields.end_streamed_data(streamed, line).map(|()| None),
+                None => self.fields.line(line),
+            };
+            if spent {
+                self.pieces.pop_front();
+                self.piece_pos = 0;
+            }
+            if let Some(item) = item? {
                 return Ok(Some(item));
             }
         }
+    }
+
+    /// After a line that ended with CR at the end of the buffered bytes: if the next byte
+    /// has arrived, it is consumed when it is the LF of a CRLF.
+    fn skip_lf_after_cr(&mut self) {
+        if self.pos < self.buf.len() {
+            self.skip_lf = false;
+            if self.buf[self.pos] == b'\n' {
+                self.pos += 1;
+            }
+            return;
+        }
+        self.drop_spent_pieces();
+        if let Some(piece) = self.pieces.front() {
+            self.skip_lf = false;
+            if piece.bytes()[self.piece_pos] == b'\n' {
+                self.piece_pos += 1;
+            }
+        }
+    }
+
+    /// Moves bytes of the next piece into the line buffer: up to the end of the first line
+    /// (which completes the partial line there) for text, all of it otherwise. While a long
+    /// `data` line is streamed they may go straight to the data buffer instead. Returns
+    /// whether there was a piece.
+    fn carry_from_piece(&mut self) -> bool {
+        self.drop_spent_pieces();
+        let Some(piece) = self.pieces.front() else {
+            return false;
+        };
+        let rest = &piece.bytes()[self.piece_pos..];
+        let take = match (piece, find_line_end(rest)) {
+            (Piece::Text(_), Some(end)) => {
+                end + 1 + usize::from(rest[end] == b'\r' && rest.get(end + 1) == Some(&b'\n'))
+            }
+            _ => rest.len(),
+        };
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            self.scanned = 0;
+            if take == rest.len() && self.fields.streamed.is_some() {
+                // The rest of the piece may be the middle of a streamed `data` line. A handle
+                // on the piece (a reference count) frees `self` for `stream_chunk`.
+                let piece = piece.clone();
+                let rest = &piece.bytes()[self.piece_pos..];
+                let text = match &piece {
+                    Piece::Text(text) => text.as_str().get(self.piece_pos..),
+                    Piece::Raw(_) => None,
+                };
+                if self.stream_chunk(rest, text) {
+                    self.piece_pos += take;
+                    return true;
+                }
+                let rest = &piece.bytes()[self.piece_pos..];
+                self.buf.extend_from_slice(rest);
+                self.piece_pos += take;
+                return true;
+            }
+        }
+        self.buf.extend_from_slice(&rest[..take]);
+        self.piece_pos += take;
+        true
     }
 
     /// Ends the stream: "Once the end of the file is reached, any pending data must be
@@ -417,7 +736,8 @@ impl Decoder {
     /// ```
     pub fn finish(&mut self) -> bool {
         let pending = self.pos < self.buf.len()
-            || !self.fields.data.is_empty()
+            || self.pieces_len() > 0
+            || self.fields.data_len() > 0
             || !self.fields.event_type.is_empty()
             || self.fields.pending_id.as_ref().is_some_and(|id| *id != self.fields.last_event_id)
             || self.fields.discarding
@@ -425,6 +745,8 @@ impl Decoder {
         self.buf.clear();
         self.pos = 0;
         self.scanned = 0;
+        self.pieces.clear();
+        self.piece_pos = 0;
         self.bom_checked = false;
         self.skip_lf = false;
         self.fields.reset_event();
@@ -447,6 +769,18 @@ impl Decoder {
     /// "The UTF-8 decode algorithm strips one leading UTF-8 Byte Order Mark (BOM), if any."
     /// Returns `false` while the buffered bytes are still a proper prefix of a BOM.
     fn strip_bom(&mut self) -> bool {
+        if self.pos == self.buf.len() {
+            self.drop_spent_pieces();
+            if let Some(piece) = self.pieces.front() {
+                // The first piece settles the question (see `Decoder::may_queue`). A BOM is
+                // one character, so skipping it keeps the piece's text on a boundary.
+                if piece.bytes()[self.piece_pos..].starts_with(BOM) {
+                    self.piece_pos += BOM.len();
+                }
+                self.bom_checked = true;
+                return true;
+            }
+        }
         let rest = &self.buf[self.pos..];
         if rest.len() < BOM.len() && BOM.starts_with(rest) {
             return false;
@@ -458,8 +792,8 @@ impl Decoder {
         true
     }
 
-    /// No line ending in the buffer: keep the partial line unless it already breaks the size
-    /// limit, in which case drop it and skip the rest of its event.
+    /// No line ending in the buffer and nothing queued after it: keep the partial line unless
+    /// it already breaks the size limit, in which case drop it and skip the rest of its event.
     fn incomplete_line(&mut self) -> Result<Option<Item>, DecodeError> {
         let partial = self.buf.len() - self.pos;
         if self.fields.discarding {
@@ -502,6 +836,7 @@ impl Decoder {
                 // "If value starts with a U+0020 SPACE character, remove it from value."
                 let prefix = if partial.get(5) == Some(&b' ') { 6 } else { 5 };
                 self.pos += prefix;
+                self.fields.spill_data_one();
                 StreamedLine { raw: prefix, data_before: self.fields.data.len() }
             }
             None => return,
@@ -517,8 +852,13 @@ impl Decoder {
 }
 
 impl FieldState {
+    /// Length of the spec's data buffer.
+    fn data_len(&self) -> usize {
+        self.data.len() + self.data_one.as_ref().map_or(0, |one| one.len() + 1)
+    }
+
     fn pending_size(&self) -> usize {
-        self.data.len()
+        self.data_len()
             + self.event_type.len()
             + self.unknown.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
     }
@@ -529,9 +869,19 @@ impl FieldState {
             - self.streamed.map_or(0, |streamed| self.data.len() - streamed.data_before)
     }
 
+    /// Moves a single data line held as shared text into the data buffer proper, before a
+    /// second line is appended to it.
+    fn spill_data_one(&mut self) {
+        if let Some(one) = self.data_one.take() {
+            self.data.push_str(&one);
+            self.data.push('\n');
+        }
+    }
+
     fn reset_event(&mut self) {
         self.data.clear();
-        self.event_type.clear();
+        self.data_one = None;
+        self.event_type = SharedStr::default();
         self.unknown.clear();
         // A discarded block's `id` must not survive into the next dispatch.
         self.pending_id = None;
@@ -543,14 +893,14 @@ impl FieldState {
     fn end_streamed_data(
         &mut self,
         streamed: StreamedLine,
-        rest: &[u8],
+        rest: Line<'_>,
     ) -> Result<(), DecodeError> {
         let decoded_so_far = self.data.len() - streamed.data_before;
         let pending = self.pending_size() - decoded_so_far;
-        if pending + streamed.raw + rest.len() > self.config.max_event_size {
+        if pending + streamed.raw + rest.bytes.len() > self.config.max_event_size {
             return Err(self.too_large());
         }
-        let rest = utf8(rest);
+        let rest = rest.str(0..rest.bytes.len());
         if pending + decoded_so_far + rest.len() + 1 > self.config.max_event_size {
             return Err(self.too_large());
         }
@@ -571,88 +921,94 @@ impl FieldState {
     }
 
     /// Processes one complete line (without its line ending).
-    fn line(&mut self, line: &[u8]) -> Result<Option<Item>, DecodeError> {
+    fn line(&mut self, line: Line<'_>) -> Result<Option<Item>, DecodeError> {
         if self.discarding {
-            if line.is_empty() && !self.discarding_mid_line {
+            if line.bytes.is_empty() && !self.discarding_mid_line {
                 self.discarding = false;
             }
             self.discarding_mid_line = false;
             return Ok(None);
         }
+        let bytes = line.bytes;
+        let pending = self.pending_size();
         // The raw line counts against the limit exactly as `incomplete_line` counts it while it
         // is still arriving, so whether an event is too large does not depend on where the
         // stream was split into chunks.
-        if self.pending_size() + line.len() > self.config.max_event_size {
+        if pending + bytes.len() > self.config.max_event_size {
             return Err(self.too_large());
         }
         // "If the line is empty (a blank line): Dispatch the event."
-        if line.is_empty() {
+        if bytes.is_empty() {
             return Ok(self.dispatch());
         }
         // "If the line starts with a U+003A COLON character (:): Ignore the line."
         // We report it instead (clients may want keep-alives); the text drops one leading space
         // to mirror how the encoder writes `: text`.
-        if line[0] == b':' {
-            return Ok(Some(Item::Comment(utf8(strip_one_space(&line[1..])).into_owned())));
+        if bytes[0] == b':' {
+            let text = line.str(after_one_space(bytes, 1)..bytes.len());
+            return Ok(Some(Item::Comment(text.into_owned())));
         }
         // "If the line contains a U+003A COLON character: collect the characters before the
         // first colon as the field name, after it as the value; if value starts with a U+0020
         // SPACE, remove it." "Otherwise, the string is not empty but does not contain a U+003A
         // COLON character: process the field using the whole line as the field name, and the
         // empty string as the field value."
-        let (name, value) = match find_colon(line) {
-            Some(colon) => (&line[..colon], strip_one_space(&line[colon + 1..])),
-            None => (line, &b""[..]),
+        let (name, value) = match find_colon(bytes) {
+            Some(colon) => (0..colon, after_one_space(bytes, colon + 1)..bytes.len()),
+            None => (0..bytes.len(), bytes.len()..bytes.len()),
         };
         // Field names are compared case-sensitively, byte for byte.
-        match name {
+        match &bytes[name.clone()] {
             b"data" => {
                 // "Append the field value to the data buffer, then append a single U+000A LINE
                 // FEED (LF) character to the data buffer."
                 // The limit counts decoded text: one invalid byte becomes a 3-byte U+FFFD.
-                let value = utf8(value);
-                if self.pending_size() + value.len() + 1 > self.config.max_event_size {
+                let text = line.str(value.clone());
+                if pending + text.len() + 1 > self.config.max_event_size {
                     return Err(self.too_large());
                 }
-                // Reserve the LF too: an event's first data line then allocates exactly once
-                // instead of growing again for the LF.
-                self.data.reserve(value.len() + 1);
-                self.data.push_str(&value);
-                self.data.push('\n');
+                if self.data.is_empty() && self.data_one.is_none() {
+                    // The first line of an event is kept as it arrived; see `data_one`.
+                    self.data_one = Some(line.share(value, text));
+                } else {
+                    self.spill_data_one();
+                    self.data.push_str(&text);
+                    self.data.push('\n');
+                }
             }
             b"event" => {
                 // "Set the event type buffer to the field value."
-                let value = utf8(value);
-                if self.pending_size() - self.event_type.len() + value.len()
-                    > self.config.max_event_size
-                {
+                let text = line.str(value.clone());
+                if pending - self.event_type.len() + text.len() > self.config.max_event_size {
                     return Err(self.too_large());
                 }
-                self.event_type.clear();
-                self.event_type.push_str(&value);
+                self.event_type = line.share(value, text);
             }
             b"id" => {
                 // "If the field value does not contain U+0000 NULL, then set the last event ID
                 // buffer to the field value. Otherwise, ignore the field."
                 // A line cannot contain CR or LF, so the only possible rejection is NUL.
-                if let Some(id) = EventId::from_line_value(&utf8(value)) {
-                    self.pending_id = Some(id);
+                let text = line.str(value.clone());
+                if memchr::memchr(0, text.as_bytes()).is_none() {
+                    self.pending_id = Some(EventId::from_line_value(line.share(value, text)));
                 }
             }
             // "If the field value consists of only ASCII digits, then interpret the field value
             // as an integer in base ten, and set the event stream's reconnection time to that
             // integer. Otherwise, ignore the field." (Digits beyond u64 saturate.)
-            b"retry" if !value.is_empty() && value.iter().all(u8::is_ascii_digit) => {
-                let millis = value.iter().fold(0u64, |acc, digit| {
-                    acc.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
-                });
-                return Ok(Some(Item::Retry(Duration::from_millis(millis))));
+            b"retry" => {
+                let digits = &bytes[value];
+                if !digits.is_empty() && digits.iter().all(u8::is_ascii_digit) {
+                    let millis = digits.iter().fold(0u64, |acc, digit| {
+                        acc.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
+                    });
+                    return Ok(Some(Item::Retry(Duration::from_millis(millis))));
+                }
             }
-            b"retry" => {}
             // "Otherwise: The field is ignored."
             _ if self.config.keep_unknown_fields => {
-                let (name, value) = (utf8(name).into_owned(), utf8(value).into_owned());
-                if self.pending_size() + name.len() + value.len() > self.config.max_event_size {
+                let (name, value) = (line.str(name).into_owned(), line.str(value).into_owned());
+                if pending + name.len() + value.len() > self.config.max_event_size {
                     return Err(self.too_large());
                 }
                 self.unknown.push((name, value));
@@ -671,35 +1027,37 @@ impl FieldState {
         }
         // 2. "If the data buffer is an empty string, set the data buffer and the event type
         //    buffer to the empty string and return."
-        if self.data.is_empty() {
-            self.event_type.clear();
-            self.unknown.clear();
-            return None;
-        }
-        // 3. "If the data buffer's last character is a U+000A LINE FEED (LF) character, then
-        //    remove the last character from the data buffer."
-        if self.data.ends_with('\n') {
-            self.data.pop();
-        }
-        // 5. Type: the event type buffer if not empty, else "message".
-        let kind = if self.event_type.is_empty() {
-            None
-        } else {
-            match &self.last_type {
-                Some(previous) if previous.as_str() == self.event_type => Some(previous.clone()),
-                _ => {
-                    // The buffer came from a single line, so it holds no CR or LF.
-                    let fresh = EventType::new(&self.event_type).ok();
-                    self.last_type.clone_from(&fresh);
-                    fresh
+        let data = match self.data_one.take() {
+            // 3. A single line's buffer is its value plus LF; without the LF it is the value.
+            Some(one) => one,
+            None if self.data.is_empty() => {
+                self.event_type = SharedStr::default();
+                self.unknown.clear();
+                return None;
+            }
+            None => {
+                // 3. "If the data buffer's last character is a U+000A LINE FEED (LF)
+                //    character, then remove the last character from the data buffer."
+                if self.data.ends_with('\n') {
+                    self.data.pop();
+                }
+                if self.data.len() <= COPY_DATA_UP_TO {
+                    let data = SharedStr::from(self.data.as_str());
+                    self.data.clear();
+                    data
+                } else {
+                    SharedStr::from(std::mem::take(&mut self.data))
                 }
             }
         };
-        self.event_type.clear();
+        // 5. Type: the event type buffer if not empty, else "message". The buffer came from a
+        //    single line, so it holds no CR or LF.
+        let event_type = std::mem::take(&mut self.event_type);
+        let kind = (!event_type.is_empty()).then(|| EventType::from_line_value(event_type));
         // 6. The event's lastEventId is the event source's last event ID string.
         Some(Item::Event(MessageEvent {
             kind,
-            data: std::mem::take(&mut self.data),
+            data,
             last_event_id: self.last_event_id.clone(),
             unknown_fields: std::mem::take(&mut self.unknown),
         }))
@@ -729,6 +1087,11 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// A UTF-8 continuation byte (`10xxxxxx`): never the first byte of a character.
+fn is_continuation(byte: u8) -> bool {
+    byte & 0xC0 == 0x80
+}
+
 /// How many bytes at the end of `bytes` may be the start of a character that the next chunk
 /// completes: from the last byte that is not a continuation byte (`10xxxxxx`), if that byte
 /// announces a longer sequence than is there. Cutting right before such a byte never splits a
@@ -737,7 +1100,7 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
 fn incomplete_suffix(bytes: &[u8]) -> usize {
     for back in 1..=bytes.len().min(3) {
         let byte = bytes[bytes.len() - back];
-        if byte & 0xC0 != 0x80 {
+        if !is_continuation(byte) {
             let needed = match byte {
                 0xC0..=0xDF => 2,
                 0xE0..=0xEF => 3,
@@ -762,20 +1125,23 @@ fn find_colon(line: &[u8]) -> Option<usize> {
     }
 }
 
-fn strip_one_space(value: &[u8]) -> &[u8] {
-    value.strip_prefix(b" ").unwrap_or(value)
+/// `at`, or one past it when `line[at]` is a space ("If value starts with a U+0020 SPACE
+/// character, remove it from value").
+fn after_one_space(line: &[u8], at: usize) -> usize {
+    if line.get(at) == Some(&b' ') { at + 1 } else { at }
 }
 
 /// UTF-8 decoding with invalid sequences replaced by U+FFFD (WHATWG "UTF-8 decode", which
-/// replaces each maximal invalid subpart as Rust's lossy conversion does). Decoding line by
-/// line is equivalent to decoding the whole stream because CR and LF never occur inside a
-/// multi-byte sequence, and lines are only decoded once complete, so characters split across
-/// chunks are whole by then; a long `data` line decoded while it arrives is cut only before a
-/// byte that starts a character (see [`incomplete_suffix`]), which keeps the equivalence.
+/// replaces each maximal invalid subpart as Rust's lossy conversion does), for lines that are
+/// not part of a validated [`Piece::Text`]. Decoding line by line is equivalent to decoding the
+/// whole stream because CR and LF never occur inside a multi-byte sequence, and lines are only
+/// decoded once complete, so characters split across chunks are whole by then; a long `data`
+/// line decoded while it arrives is cut only before a byte that starts a character (see
+/// [`incomplete_suffix`]), which keeps the equivalence. A piece is cut the same way at both
+/// ends, so text validated piece by piece is text validated whole.
 ///
 /// Valid input (nearly all of it) takes the standard library's word-at-a-time validator;
-/// `from_utf8_lossy` walks byte by byte even when nothing needs replacing, which made it most
-/// of the decoder's time on long lines.
+/// `from_utf8_lossy` walks byte by byte even when nothing needs replacing.
 fn utf8(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
         Ok(text) => Cow::Borrowed(text),
@@ -787,14 +1153,41 @@ fn utf8(bytes: &[u8]) -> Cow<'_, str> {
 mod tests {
     use super::*;
 
+    /// How a test feeds chunks to the decoder.
+    #[derive(Clone, Copy, Debug)]
+    enum Feed {
+        /// `push`, every chunk through the line buffer (the way small chunks go).
+        Copied,
+        /// `push`, every chunk kept as a piece (the way large chunks go).
+        Pieces,
+        /// `push_bytes`, every chunk kept as a piece without a copy.
+        Owned,
+    }
+
     /// Everything observable about decoding `chunks`: each result of `next_item` (items and
     /// errors), `buffered_len` after every push and every drain, then `finish` and the id.
     fn observe(chunks: &[&[u8]], config: &DecoderConfig, stream_data_after: usize) -> Vec<String> {
+        observe_fed(chunks, config, stream_data_after, Feed::Copied)
+    }
+
+    fn observe_fed(
+        chunks: &[&[u8]],
+        config: &DecoderConfig,
+        stream_data_after: usize,
+        feed: Feed,
+    ) -> Vec<String> {
         let mut decoder = Decoder::with_config(config.clone());
         decoder.stream_data_after = stream_data_after;
+        decoder.piece_min = match feed {
+            Feed::Copied => usize::MAX,
+            Feed::Pieces | Feed::Owned => 0,
+        };
         let mut seen = Vec::new();
         for chunk in chunks {
-            decoder.push(chunk);
+            match feed {
+                Feed::Copied | Feed::Pieces => decoder.push(chunk),
+                Feed::Owned => decoder.push_bytes(Bytes::copy_from_slice(chunk)),
+            }
             seen.push(format!("pushed, buffered {}", decoder.buffered_len()));
             loop {
                 let result = decoder.next_item();
@@ -818,6 +1211,8 @@ mod tests {
         b"data: ends in a cut character \xF0\x9F\x98",
         b"data: first line is long enough\ndata: second line is long too\n\nid: 2\n\n",
         b": comment\nevent: e\ndata: \xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\n\n",
+        b"\xEF\xBB\xBFdata: bom\r\n\r\n\xEF\xBB\xBFdata: second bom kept\n\n",
+        b"data: a\rdata: b\r\rid: \xC3\xA9\r\rid: x\0y\rdata\r\r",
     ];
 
     fn configs() -> Vec<DecoderConfig> {
@@ -871,6 +1266,122 @@ mod tests {
         }
     }
 
+    /// Chunks kept as pieces (parsed in place, values sliced out) must decode exactly as
+    /// chunks copied into the line buffer, wherever the chunk boundaries fall: inside lines,
+    /// line endings, characters and the byte order mark, with and without streamed lines.
+    #[test]
+    fn pieces_decode_exactly_as_the_line_buffer_at_every_two_way_split() {
+        for stream in STREAMS {
+            for config in configs() {
+                for cut in 0..=stream.len() {
+                    let chunks = [&stream[..cut], &stream[cut..]];
+                    for after in [6, usize::MAX] {
+                        let copied = observe_fed(&chunks, &config, after, Feed::Copied);
+                        for feed in [Feed::Pieces, Feed::Owned] {
+                            assert_eq!(
+                                observe_fed(&chunks, &config, after, feed),
+                                copied,
+                                "stream {stream:?}, cut {cut}, config {config:?}, {feed:?}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_decode_exactly_as_the_line_buffer_at_every_three_way_split() {
+        for stream in STREAMS {
+            for config in configs() {
+                for first in 0..=stream.len() {
+                    for second in first..=stream.len() {
+                        let chunks = [&stream[..first], &stream[first..second], &stream[second..]];
+                        let copied = observe_fed(&chunks, &config, usize::MAX, Feed::Copied);
+                        assert_eq!(
+                            observe_fed(&chunks, &config, usize::MAX, Feed::Owned),
+                            copied,
+                            "stream {stream:?}, cuts {first} {second}, config {config:?}"
+                        );
+                        assert_eq!(
+                            observe_fed(&chunks, &config, 6, Feed::Pieces),
+                            copied,
+                            "stream {stream:?}, cuts {first} {second}, config {config:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_decode_exactly_as_the_line_buffer_byte_by_byte_and_pushed_ahead() {
+        for stream in STREAMS {
+            for config in configs() {
+                let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+                let copied = observe_fed(&bytes, &config, 6, Feed::Copied);
+                assert_eq!(observe_fed(&bytes, &config, 6, Feed::Owned), copied);
+                // Several chunks pushed before anything is parsed queue up in order.
+                let mut queued = Decoder::with_config(config.clone());
+                queued.piece_min = 0;
+                let mut buffered = Decoder::with_config(config.clone());
+                for chunk in stream.chunks(5) {
+                    queued.push_bytes(Bytes::copy_from_slice(chunk));
+                    buffered.push(chunk);
+                }
+                assert_eq!(queued.buffered_len(), buffered.buffered_len());
+                let drain = |decoder: &mut Decoder| {
+                    let mut items = Vec::new();
+                    loop {
+                        let item = decoder.next_item();
+                        if item == Ok(None) {
+                            return (items, decoder.buffered_len(), decoder.finish());
+                        }
+                        items.push(item);
+                    }
+                };
+                assert_eq!(drain(&mut queued), drain(&mut buffered), "stream {stream:?}");
+            }
+        }
+    }
+
+    /// Pulls the next event, panicking on anything else.
+    fn next_event(decoder: &mut Decoder) -> MessageEvent {
+        match decoder.next_item() {
+            Ok(Some(Item::Event(event))) => event,
+            other => panic!("expected an event, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn data_and_ids_of_a_chunk_are_parts_of_one_buffer() {
+        let chunk =
+            format!("id: 1\ndata: {}\n\nid: 2\ndata: {}\n\n", "a".repeat(60), "b".repeat(9));
+        let mut decoder = Decoder::new();
+        decoder.push(chunk.as_bytes());
+        let (first, second) = (next_event(&mut decoder), next_event(&mut decoder));
+        assert_eq!((first.last_event_id.as_str(), second.data.as_str()), ("1", "bbbbbbbbb"));
+        assert!(first.data.shares_buffer_with(&second.data));
+        assert!(first.data.shares_buffer_with(second.last_event_id.shared()));
+        assert!(first.data.shares_buffer_with(decoder.last_event_id().shared()));
+    }
+
+    #[test]
+    fn a_character_cut_by_a_chunk_boundary_keeps_the_rest_of_the_chunk_in_place() {
+        let mut decoder = Decoder::new();
+        decoder.piece_min = 0;
+        decoder.push(b"data: caf\xC3");
+        assert_eq!(decoder.next_item(), Ok(None));
+        decoder.push(b"\xA9\n\ndata: one line in place\n\ndata: and another\n\n");
+        assert_eq!(next_event(&mut decoder).data, "caf\u{E9}");
+        let (second, third) = (next_event(&mut decoder), next_event(&mut decoder));
+        assert_eq!(
+            (second.data.as_str(), third.data.as_str()),
+            ("one line in place", "and another")
+        );
+        assert!(second.data.shares_buffer_with(&third.data), "the body after the cut is one piece");
+    }
+
     #[test]
     fn a_long_data_line_is_decoded_while_it_arrives() {
         let mut decoder = Decoder::new();
@@ -883,7 +1394,7 @@ mod tests {
         assert_eq!(decoder.buffered_len(), b"data: 0123456789 \xE2\x82".len());
         decoder.push(b"\xAC\n\n");
         let event = decoder.next_item().map(|item| item.and_then(Item::into_event));
-        assert_eq!(event.map(|e| e.map(|e| e.data)), Ok(Some("0123456789 \u{20AC}".to_owned())));
+        assert_eq!(event.map(|e| e.map(|e| e.data)), Ok(Some("0123456789 \u{20AC}".into())));
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! be encoded without further checks ("parse, don't validate").
 
 use std::fmt;
-use std::sync::Arc;
+
+use crate::shared::SharedStr;
 
 /// Why a value cannot be used as an SSE field.
 ///
@@ -61,7 +62,7 @@ fn reject_line_breaks(field: &'static str, value: &str) -> Result<(), FieldError
 /// # Ok::<(), tidings_codec::FieldError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventType(Arc<str>);
+pub struct EventType(SharedStr);
 
 impl EventType {
     /// Checks that `value` has no CR or LF and wraps it.
@@ -71,7 +72,14 @@ impl EventType {
     pub fn new(value: impl AsRef<str>) -> Result<Self, FieldError> {
         let value = value.as_ref();
         reject_line_breaks("event", value)?;
-        Ok(Self(Arc::from(value)))
+        Ok(Self(SharedStr::from(value)))
+    }
+
+    /// The decoder's constructor for an `event:` field value, which comes from one line and so
+    /// holds no CR or LF.
+    pub(crate) fn from_line_value(value: SharedStr) -> Self {
+        debug_assert!(memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_none());
+        Self(value)
     }
 
     /// The type as text.
@@ -84,8 +92,9 @@ impl EventType {
 /// An event id (the `id:` field): any text without CR, LF or NUL, possibly empty.
 ///
 /// Clients send the last id they saw in the `Last-Event-ID` header when they reconnect. An
-/// empty id is valid on the wire and tells the client to forget its last id. The id is
-/// reference counted, so cloning it (once per subscriber, once per decoded event) is cheap.
+/// empty id is valid on the wire and tells the client to forget its last id. Cloning it (once
+/// per decoded event, once per subscriber) is cheap: an id of up to 30 bytes is stored inline
+/// and copied, a longer one is reference counted.
 ///
 /// ```
 /// use tidings_codec::EventId;
@@ -97,7 +106,7 @@ impl EventType {
 /// # Ok::<(), tidings_codec::FieldError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventId(Arc<str>);
+pub struct EventId(SharedStr);
 
 impl EventId {
     /// Checks that `value` has no CR, LF or NUL and wraps it.
@@ -110,16 +119,16 @@ impl EventId {
         if let Some(offset) = memchr::memchr(0, value.as_bytes()) {
             return Err(FieldError::Nul { field: "id", offset });
         }
-        Ok(Self(Arc::from(value)))
+        Ok(Self(SharedStr::from(value)))
     }
 
-    /// The decoder's constructor for an `id:` field value. The value comes from one line, so it
-    /// cannot hold CR or LF and only the NUL rule needs checking; this skips the two vectorised
-    /// scans of [`EventId::new`], which cost more than the rest of a short id. `None` when the
-    /// value contains NUL (the spec then ignores the field).
-    pub(crate) fn from_line_value(value: &str) -> Option<Self> {
-        debug_assert!(memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_none());
-        (!value.as_bytes().contains(&0)).then(|| Self(Arc::from(value)))
+    /// The decoder's constructor for an `id:` field value, which comes from one line (so it
+    /// holds no CR or LF) and which the decoder has checked for NUL: this skips the scans of
+    /// [`EventId::new`]. The value is already shared text (usually a slice of the decoder's
+    /// input), so nothing is copied.
+    pub(crate) fn from_line_value(value: SharedStr) -> Self {
+        debug_assert!(memchr::memchr3(b'\r', b'\n', 0, value.as_bytes()).is_none());
+        Self(value)
     }
 
     /// The empty id, which on the wire tells a client to forget its last event id.
@@ -129,7 +138,13 @@ impl EventId {
     /// ```
     #[must_use]
     pub fn empty() -> Self {
-        Self(Arc::from(""))
+        Self(SharedStr::default())
+    }
+
+    /// The id's shared text.
+    #[cfg(test)]
+    pub(crate) fn shared(&self) -> &SharedStr {
+        &self.0
     }
 
     /// The id as text.

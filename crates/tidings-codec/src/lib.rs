@@ -9,7 +9,8 @@
 //! - [`EventType`], [`EventId`] and [`Comment`] are validated field values: they cannot hold
 //!   the line breaks (or, for ids, the NUL) that would corrupt the stream.
 //! - [`Decoder`] is incremental: push chunks split anywhere, pull [`Item`]s (events, comments,
-//!   retry hints), with a bounded event size.
+//!   retry hints), with a bounded event size. It checks each chunk's UTF-8 once and slices
+//!   events out of it: decoded data and ids are [`SharedStr`]s sharing the input's memory.
 //! - With the `serde` feature, `Event::json` and `MessageEvent::json` carry JSON data.
 //!
 //! What it is not: a client (reconnection lives in `tidings-client`) or a server.
@@ -32,12 +33,14 @@ mod event;
 mod field;
 #[cfg(feature = "serde")]
 mod json;
+mod shared;
 
 pub use decoder::{
     DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoder, DecoderConfig, Item, Items, MessageEvent,
 };
 pub use event::{Event, KEEP_ALIVE};
 pub use field::{Comment, EventId, EventType, ExtensionField, FieldError};
+pub use shared::SharedStr;
 
 /// The README's example is compiled and run as a doc test so it stays true.
 #[cfg(doctest)]

@@ -13,7 +13,7 @@ const MIB: usize = 1024 * 1024;
 fn event(kind: Option<&str>, data: &str, last_event_id: &str) -> Result<Item, DecodeError> {
     Ok(Item::Event(MessageEvent {
         kind: kind.map(|k| k.try_into().expect("valid event type")),
-        data: data.to_owned(),
+        data: data.into(),
         last_event_id: last_event_id.try_into().expect("valid id"),
         unknown_fields: Vec::new(),
     }))

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Decoded, decode_chunks_with, split_at};
+use common::{Decoded, decode_chunks_with, decode_owned_chunks_with, split_at};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use tidings_codec::{DecoderConfig, EventId, EventType, Item, MessageEvent};
@@ -56,7 +56,7 @@ fn reference(stream: &[u8], keep_unknown_fields: bool) -> Decoded {
             let kind = (!event_type.is_empty()).then(|| EventType::new(&event_type));
             items.push(Ok(Item::Event(MessageEvent {
                 kind: kind.map(|k| k.expect("a line holds no line break")),
-                data: std::mem::take(&mut data),
+                data: std::mem::take(&mut data).into(),
                 last_event_id: EventId::new(&last_event_id).expect("no NUL or line break"),
                 unknown_fields: std::mem::take(&mut unknown),
             })));
@@ -136,6 +136,8 @@ proptest! {
         let decoded = decode_chunks_with(config.clone(), split_at(&stream, &cuts));
         prop_assert_eq!(&decoded.items, &expected.items, "cuts at {:?}", cuts);
         prop_assert_eq!(&decoded.last_event_id, &expected.last_event_id);
+        let owned = decode_owned_chunks_with(config.clone(), split_at(&stream, &cuts));
+        prop_assert_eq!(&owned, &decoded, "push_bytes, cuts at {:?}", cuts);
         let whole = decode_chunks_with(config, [&stream[..]]);
         prop_assert_eq!(whole.discarded_at_end, expected.discarded_at_end);
     }
@@ -153,6 +155,8 @@ proptest! {
         let cuts = cuts(&indices, stream.len());
         let split = decode_chunks_with(config.clone(), split_at(&stream, &cuts));
         prop_assert_eq!(&split, &whole, "cuts at {:?}", cuts);
+        let owned = decode_owned_chunks_with(config.clone(), split_at(&stream, &cuts));
+        prop_assert_eq!(&owned, &whole, "push_bytes, cuts at {:?}", cuts);
         let bytes = decode_chunks_with(config, stream.chunks(1));
         prop_assert_eq!(&bytes, &whole, "1-byte chunks");
     }

@@ -79,7 +79,7 @@ fn expected(specs: &[Spec]) -> (Vec<Result<Item, DecodeError>>, String) {
                     .as_deref()
                     .filter(|k| !k.is_empty())
                     .map(|k| EventType::new(k).expect("valid type")),
-                data: normalise_line_breaks(data),
+                data: normalise_line_breaks(data).into(),
                 last_event_id: EventId::new(&last_event_id).expect("valid id"),
                 unknown_fields: Vec::new(),
             })));

@@ -64,7 +64,7 @@ fn bom_stripped_again_after_finish_starts_a_new_stream() {
     assert!(!decoder.finish());
     decoder.push(b"\xEF\xBB\xBFdata: 2\n\n");
     let event = decoder.next_item().expect("decodes").and_then(Item::into_event);
-    assert_eq!(event.map(|e| e.data), Some("2".to_owned()));
+    assert_eq!(event.map(|e| e.data), Some("2".into()));
 }
 
 /// Lines end at "a single U+000A LINE FEED (LF) character not preceded by a U+000D CARRIAGE
@@ -104,7 +104,7 @@ fn cr_at_chunk_end_dispatches_without_waiting_for_more_bytes() {
     let mut decoder = Decoder::new();
     decoder.push(b"data: a\r\r");
     let event = decoder.next_item().expect("decodes").and_then(Item::into_event);
-    assert_eq!(event.map(|e| e.data), Some("a".to_owned()));
+    assert_eq!(event.map(|e| e.data), Some("a".into()));
 }
 
 /// LF then CR is two line endings (LF ends one line, CR ends the empty next one), as is CR CR.
@@ -527,7 +527,7 @@ fn max_event_size_counts_decoded_text() {
     // ... and the blank line after it ends the dropped event, so the next one arrives.
     decoder.push(b"\ndata: ok\n\n");
     let event = decoder.next_item().expect("recovers").and_then(Item::into_event);
-    assert_eq!(event.map(|e| e.data), Some("ok".to_owned()));
+    assert_eq!(event.map(|e| e.data), Some("ok".into()));
 }
 
 /// `buffered_len` reports the partial line plus the field values held for the current event.

@@ -173,7 +173,7 @@ async fn topic_field_names_each_events_topics() {
                     .filter(|(name, _)| name == "topic")
                     .map(|(_, value)| value)
                     .collect();
-                (topics, e.data)
+                (topics, e.data.into())
             })
             .collect();
         assert_eq!(

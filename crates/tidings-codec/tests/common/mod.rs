@@ -2,6 +2,7 @@
 
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+use bytes::Bytes;
 use tidings_codec::{DecodeError, Decoder, DecoderConfig, Item, MessageEvent};
 
 /// What a decoder produced for a whole stream: every item and error in order, whether
@@ -29,7 +30,7 @@ impl Decoded {
 
     /// The data of every dispatched event.
     pub fn data(&self) -> Vec<String> {
-        self.events().into_iter().map(|event| event.data).collect()
+        self.events().into_iter().map(|event| event.data.into()).collect()
     }
 }
 
@@ -54,6 +55,22 @@ pub fn decode_chunks_with<'a>(
     let mut items = Vec::new();
     for chunk in chunks {
         decoder.push(chunk);
+        drain(&mut decoder, &mut items);
+    }
+    let discarded_at_end = decoder.finish();
+    Decoded { items, discarded_at_end, last_event_id: decoder.last_event_id().to_string() }
+}
+
+/// [`decode_chunks_with`], but each chunk is handed over with `push_bytes` (kept whole when
+/// it is large enough, its events sliced out of it) instead of copied with `push`.
+pub fn decode_owned_chunks_with<'a>(
+    config: DecoderConfig,
+    chunks: impl IntoIterator<Item = &'a [u8]>,
+) -> Decoded {
+    let mut decoder = Decoder::with_config(config);
+    let mut items = Vec::new();
+    for chunk in chunks {
+        decoder.push_bytes(Bytes::copy_from_slice(chunk));
         drain(&mut decoder, &mut items);
     }
     let discarded_at_end = decoder.finish();

@@ -286,6 +286,10 @@ impl Sse {
 
     /// The data of the events read so far whose type is `message`.
     pub fn messages(&self) -> Vec<String> {
-        self.events().into_iter().filter(|e| e.event_type() == "message").map(|e| e.data).collect()
+        self.events()
+            .into_iter()
+            .filter(|e| e.event_type() == "message")
+            .map(|e| e.data.into())
+            .collect()
     }
 }
