@@ -52,6 +52,16 @@ async function metric(name) {
   return Number(line.slice(name.length + 1));
 }
 
+// Waits until the page holds `n` events; on timeout, says what it holds.
+async function waitForEvents(page, n) {
+  try {
+    await page.waitForFunction((count) => window.received.length >= count, n, { timeout: 10_000 });
+  } catch (error) {
+    const received = await page.evaluate(() => window.received);
+    throw new Error(`waited for ${n} events, the page has ${received.length}: ${JSON.stringify(received)}`, { cause: error });
+  }
+}
+
 // What the page must end up with, in this order, each exactly once.
 const phase1 = [
   { data: "first" },
@@ -94,7 +104,7 @@ try {
   for (const event of phase1) ids.push(...(await publish({ topic: TOPIC, ...event })));
   // Not for this page: a topic it did not subscribe to.
   await publish({ topic: "browser/other", data: "not for this page" });
-  await page.waitForFunction((n) => window.received.length >= n, phase1.length, { timeout: 10_000 });
+  await waitForEvents(page, phase1.length);
   say(`phase 1 received, last id ${ids.at(-1)}`);
 
   // The hub ends the stream at its maximum lifetime; the browser waits for the retry hint.
@@ -107,11 +117,11 @@ try {
   for (const event of phase2) await publish({ topic: TOPIC, ...event });
   await page.waitForFunction((n) => window.opens > n, opensBefore, { timeout: 15_000 });
   say("EventSource reopened");
-  await page.waitForFunction((n) => window.received.length >= n, phase1.length + phase2.length, { timeout: 10_000 });
+  await waitForEvents(page, phase1.length + phase2.length);
 
   // Phase 3: live again.
   for (const event of phase3) await publish({ topic: TOPIC, ...event });
-  await page.waitForFunction((n) => window.received.length >= n, expected.length, { timeout: 10_000 });
+  await waitForEvents(page, expected.length);
   // Anything extra (a duplicate) would arrive right behind; give it a moment.
   await page.waitForTimeout(300);
 
