@@ -1,20 +1,5 @@
 //! Reconnection delays: the spec's reconnection time plus exponential backoff with jitter.
 //!
-//! The rules, for the `n`-th failed attempt in a row since the last working stream, with `r`
-//! the reconnection time (the initial retry delay, or the last `retry:` the server sent):
-//!
-//! - `n = 0` (the stream worked and then ended): wait exactly `r`, as the spec says and as the
-//!   server asked with `retry:`.
-//! - `n ≥ 1`: the ceiling is `step · 2ⁿ`, capped at [`Backoff::max_delay`], where `step` is `r`
-//!   but at least 10 ms, so `retry: 0` cannot turn failures into a busy loop. Then:
-//!   - [`Jitter::None`]: the ceiling.
-//!   - [`Jitter::Full`]: `r` plus a uniform share of `ceiling − r`.
-//!   - [`Jitter::Decorrelated`]: uniform in `[step, 3 · previous delay]`, capped.
-//!
-//! No delay is ever shorter than `r`: the spec makes the reconnection time a minimum ("wait a
-//! delay equal to the reconnection time … optionally, wait some more"). When the server asks
-//! for more than the cap, the server wins.
-//!
 //! Randomness comes from a [`JitterRng`] passed in, so tests replay delays exactly.
 
 use std::time::Duration;
@@ -109,6 +94,21 @@ pub enum Jitter {
 
 /// Backoff settings.
 ///
+/// The rules, for the `n`-th failed attempt in a row since the last working stream, with `r`
+/// the reconnection time (the initial retry delay, or the last `retry:` the server sent):
+///
+/// - `n = 0` (the stream worked and then ended): wait exactly `r`, as the spec says and as the
+///   server asked with `retry:`.
+/// - `n ≥ 1`: the ceiling is `step · 2ⁿ`, capped at [`Backoff::max_delay`], where `step` is `r`
+///   but at least 10 ms, so `retry: 0` cannot turn failures into a busy loop. Then:
+///   - [`Jitter::None`]: the ceiling.
+///   - [`Jitter::Full`]: `r` plus a uniform share of `ceiling − r`.
+///   - [`Jitter::Decorrelated`]: uniform in `[step, 3 · previous delay]`, capped.
+///
+/// No delay is ever shorter than `r`: the spec makes the reconnection time a minimum ("wait a
+/// delay equal to the reconnection time … optionally, wait some more"). When the server asks
+/// for more than the cap, the server wins.
+///
 /// ```
 /// use std::time::Duration;
 /// use tidings_client::{Backoff, Jitter};
@@ -172,7 +172,7 @@ impl Backoff {
 
     /// The delay before the next attempt: `reconnection_time` is the spec's reconnection time,
     /// `failures` the failed attempts in a row since the last working stream, `previous` the
-    /// delay chosen last time (for decorrelated jitter). See the [module docs](self).
+    /// delay chosen last time (for decorrelated jitter). See [`Backoff`] for the rules.
     ///
     /// ```
     /// use std::time::Duration;

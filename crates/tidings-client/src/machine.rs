@@ -22,7 +22,7 @@
 //!   another content type, "fails the connection": an error and no reconnection.
 //! - A network error, a stalled connection or a normal end of the body reconnects ("When a
 //!   user agent is to reestablish the connection …"), after the reconnection time plus
-//!   backoff (see [`Backoff`](crate::Backoff)). An event cut off by the disconnection is
+//!   backoff (see [`Backoff`](crate::Backoff::delay)). An event cut off by the disconnection is
 //!   discarded with its `id` ("If the file ends in the middle of an event, before the final
 //!   empty line, the incomplete event is not dispatched").
 //! - `retry:` sets the reconnection time, which is the base of every later delay.
@@ -501,9 +501,8 @@ impl Machine {
         let Phase::Streaming { delivered, .. } = &mut self.phase else {
             return;
         };
-        // `push` copies the chunk. The codec's `push_bytes` (uncommitted at the time of
-        // writing) would keep it; switch once it lands.
-        self.decoder.push(&chunk);
+        // Owned chunks are kept, not copied: single-line data and ids are slices of them.
+        self.decoder.push_bytes(chunk);
         loop {
             match self.decoder.next_item() {
                 Ok(None) => break,
