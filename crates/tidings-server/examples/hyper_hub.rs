@@ -31,7 +31,9 @@ fn plain(status: StatusCode, text: impl Into<Bytes>) -> Response<Body> {
 
 async fn handle(hub: Hub, request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let Some(topic) = request.uri().query().and_then(|query| {
-        form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "topic").map(|(_, v)| v.into_owned())
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "topic")
+            .map(|(_, v)| v.into_owned())
     }) else {
         return Ok(plain(StatusCode::BAD_REQUEST, "give ?topic=..."));
     };
@@ -44,8 +46,12 @@ async fn handle(hub: Hub, request: Request<Incoming>) -> Result<Response<Body>, 
             match hub.subscribe(SubscriptionConfig::new().selector(selector)) {
                 Ok(subscription) => {
                     let mut response = Response::new(Either::Left(subscription.into_body()));
-                    response.headers_mut().insert("content-type", "text/event-stream".parse().expect("static"));
-                    response.headers_mut().insert("cache-control", "no-cache".parse().expect("static"));
+                    response
+                        .headers_mut()
+                        .insert("content-type", "text/event-stream".parse().expect("static"));
+                    response
+                        .headers_mut()
+                        .insert("cache-control", "no-cache".parse().expect("static"));
                     Ok(response)
                 }
                 Err(error) => Ok(plain(StatusCode::SERVICE_UNAVAILABLE, error.to_string())),

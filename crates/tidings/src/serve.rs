@@ -126,14 +126,8 @@ impl Parts {
         let cors =
             CorsConfig::new().allow_origins(origins("cors.origins", &settings.cors_origins)?);
 
-        let proxies = trusted_proxies(settings)?;
-        if proxies.is_some() {
-            // TODO(api): hand the trusted proxies to the router once ApiConfig takes
-            // `TrustedProxies`; until then client addresses are the TCP peers (the safe
-            // default), and the setting is only checked.
-            tracing::warn!(
-                "proxy.trusted is set, but the HTTP API does not use client addresses yet"
-            );
+        if let Some(proxies) = trusted_proxies(settings)? {
+            api = api.trusted_proxies(proxies);
         }
         // Admins: JWTs with the `tidings.admin` claim, and the static token if configured.
         let admins: Arc<dyn Authenticator> = match &settings.admin_token {

@@ -44,7 +44,7 @@ pub(crate) async fn subscribe(
     let topics = pairs.iter().filter(|(k, _)| k == "topic").map(|(_, v)| v.as_str());
     let selectors = parse_selectors(&state, topics)?;
     let start = start_from(&parts, &pairs)?;
-    open_stream(&state, &identity, selectors, start, Flavor::Mercure)
+    open_stream(&state, &parts, &identity, selectors, start, Flavor::Mercure)
 }
 
 /// `POST /.well-known/mercure` with form fields `topic` (repeatable), `data`, `id`, `type`,

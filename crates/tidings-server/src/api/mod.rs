@@ -95,6 +95,7 @@ pub struct ApiConfig {
     pub(crate) allowed_topics: Option<Arc<[Selector]>>,
     pub(crate) subscriptions: bool,
     pub(crate) link: Option<HeaderValue>,
+    pub(crate) trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 impl Default for ApiConfig {
@@ -110,6 +111,7 @@ impl Default for ApiConfig {
             allowed_topics: None,
             subscriptions: false,
             link: None,
+            trusted_proxies: crate::client_addr::TrustedProxies::none(),
         }
     }
 }
@@ -134,6 +136,24 @@ impl ApiConfig {
     /// Who is calling. Default: [`Anonymous`] (nobody can publish over HTTP).
     pub fn authenticator(mut self, authenticator: impl Authenticator) -> Self {
         self.authenticator = Arc::new(authenticator);
+        self
+    }
+
+    /// Proxies whose `X-Forwarded-For`/`Forwarded` headers are believed when recording a
+    /// stream's client address (shown by the admin status). Default: none, so the address is
+    /// the TCP peer's. The peer address comes from axum's `ConnectInfo<SocketAddr>` request
+    /// extension, which `tidings_server::serve` and `into_make_service_with_connect_info`
+    /// provide; without it no address is recorded.
+    ///
+    /// ```
+    /// use tidings_server::client_addr::{IpNet, TrustedProxies};
+    /// let config = tidings_server::api::ApiConfig::default()
+    ///     .trusted_proxies(TrustedProxies::none().trust(IpNet::parse("10.0.0.0/8")?));
+    /// # drop(config);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn trusted_proxies(mut self, proxies: crate::client_addr::TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
         self
     }
 

@@ -24,7 +24,7 @@ pub(crate) async fn subscribe_query(
     let topics = pairs.iter().filter(|(k, _)| k == "topic").map(|(_, v)| v.as_str());
     let selectors = parse_selectors(&state, topics)?;
     let start = start_from(&parts, &pairs)?;
-    open_stream(&state, &identity, selectors, start, Flavor::Native)
+    open_stream(&state, &parts, &identity, selectors, start, Flavor::Native)
 }
 
 /// `GET /events/pets`: the topic `pets` and its whole subtree (`pets/**`), like sseserver's
@@ -40,7 +40,7 @@ pub(crate) async fn subscribe_path(
     let selectors = parse_selectors(&state, [topic, subtree.as_str()])?;
     let pairs = query_pairs(&parts);
     let start = start_from(&parts, &pairs)?;
-    open_stream(&state, &identity, selectors, start, Flavor::Native)
+    open_stream(&state, &parts, &identity, selectors, start, Flavor::Native)
 }
 
 /// One event of a publish request.

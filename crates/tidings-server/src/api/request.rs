@@ -197,6 +197,7 @@ pub(crate) enum Flavor {
 /// Opens the subscription and builds the streaming response with the SSE headers.
 pub(crate) fn open_stream(
     state: &AppState,
+    parts: &Parts,
     identity: &Identity,
     selectors: Vec<Selector>,
     start: StartRequest,
@@ -225,6 +226,12 @@ pub(crate) fn open_stream(
         }
         other => ApiError::unavailable("unavailable", other.to_string()),
     })?;
+    if let Some(axum::extract::ConnectInfo(peer)) =
+        parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        subscription
+            .set_client_addr(state.config.trusted_proxies.client_ip(peer.ip(), &parts.headers));
+    }
     // The id of the event before the first one sent: the client's own id when the hub knows
     // it, else `earliest` (Mercure's rule, with the fix for unknown ids).
     let answered_id = start
