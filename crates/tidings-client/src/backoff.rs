@@ -5,6 +5,15 @@
 use std::time::Duration;
 
 /// The growth step's floor: with `retry: 0`, failures still back off (20 ms, 40 ms, …).
+///
+/// ```
+/// use std::time::Duration;
+/// use tidings_client::{Backoff, Jitter, MIN_STEP, SplitMix64};
+///
+/// let backoff = Backoff::default().jitter(Jitter::None);
+/// let delay = backoff.delay(Duration::ZERO, 1, None, &mut SplitMix64::new(0));
+/// assert_eq!(delay, MIN_STEP * 2);
+/// ```
 pub const MIN_STEP: Duration = Duration::from_millis(10);
 
 /// A source of random numbers for jitter.
@@ -38,6 +47,11 @@ pub struct SplitMix64(u64);
 
 impl SplitMix64 {
     /// A generator with a fixed seed (deterministic delays).
+    ///
+    /// ```
+    /// use tidings_client::{JitterRng, SplitMix64};
+    /// assert_ne!(SplitMix64::new(1).next_u64(), SplitMix64::new(2).next_u64());
+    /// ```
     #[must_use]
     pub fn new(seed: u64) -> Self {
         Self(seed)
@@ -140,12 +154,23 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The cap on backed-off delays. Default: 30 s. A `retry:` above it still wins.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let backoff = tidings_client::Backoff::default().max_delay(Duration::from_secs(120));
+    /// # drop(backoff);
+    /// ```
     pub fn max_delay(mut self, max_delay: Duration) -> Self {
         self.max_delay = max_delay;
         self
     }
 
     /// How delays are randomised. Default: [`Jitter::Full`].
+    ///
+    /// ```
+    /// let backoff = tidings_client::Backoff::default().jitter(tidings_client::Jitter::None);
+    /// # drop(backoff);
+    /// ```
     pub fn jitter(mut self, jitter: Jitter) -> Self {
         self.jitter = jitter;
         self
@@ -154,6 +179,12 @@ impl Backoff {
     /// A stream that stayed open this long counts as working even if it delivered no event,
     /// so its end resets the backoff. (One that delivered an event always counts.)
     /// Default: 60 s.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let backoff = tidings_client::Backoff::default().reset_after(Duration::from_secs(10));
+    /// assert_eq!(backoff.reset_after_duration(), Duration::from_secs(10));
+    /// ```
     pub fn reset_after(mut self, reset_after: Duration) -> Self {
         self.reset_after = reset_after;
         self

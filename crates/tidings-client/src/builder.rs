@@ -21,12 +21,26 @@ use crate::source::EventSource;
 use crate::transport::{TlsSettings, TransportSettings};
 
 /// Default for [`EventSourceBuilder::retry`]: 3 s, what browsers use.
+///
+/// ```
+/// let machine = tidings_client::EventSource::builder("http://localhost/").build_machine()?;
+/// assert_eq!(machine.reconnection_time(), tidings_client::DEFAULT_RETRY);
+/// # Ok::<(), tidings_client::Error>(())
+/// ```
 pub const DEFAULT_RETRY: Duration = Duration::from_secs(3);
 
 /// Default for [`EventSourceBuilder::max_redirects`]: 10 in a row.
+///
+/// ```
+/// assert_eq!(tidings_client::DEFAULT_MAX_REDIRECTS, 10);
+/// ```
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
 /// Default for [`EventSourceBuilder::connect_timeout`]: 30 s.
+///
+/// ```
+/// assert_eq!(tidings_client::DEFAULT_CONNECT_TIMEOUT.as_secs(), 30);
+/// ```
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Makes a fresh jitter source for each machine built.

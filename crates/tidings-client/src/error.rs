@@ -7,6 +7,11 @@ use std::time::Duration;
 use http::StatusCode;
 
 /// A boxed error from user code (a response validation hook) or a lower layer.
+///
+/// ```
+/// let error: tidings_client::BoxError = "missing header".into();
+/// assert_eq!(error.to_string(), "missing header");
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// What went wrong. Matched through [`Error::kind`].

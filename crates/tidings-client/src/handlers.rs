@@ -32,14 +32,14 @@ type Callback<T> = Box<dyn FnMut(&T) + Send + 'static>;
 /// let seen = Arc::new(Mutex::new(Vec::new()));
 /// let log = seen.clone();
 /// let mut handlers = Handlers::new()
-///     .on("greet", move |event| log.lock().unwrap().push(event.data().to_owned()))
+///     .on("greet", move |event| log.lock().expect("lock").push(event.data().to_owned()))
 ///     .on_message(|_| panic!("not a plain message"));
 ///
 /// let mut decoder = Decoder::new();
 /// decoder.push(b"event: greet\ndata: hi\n\n");
 /// let message = decoder.next_item()?.and_then(|i| i.into_event()).expect("an event");
 /// handlers.dispatch(&ClientItem::Event(Event::new(message)));
-/// assert_eq!(*seen.lock().unwrap(), ["hi"]);
+/// assert_eq!(*seen.lock().expect("lock"), ["hi"]);
 /// # Ok::<(), tidings_codec::DecodeError>(())
 /// ```
 #[derive(Default)]

@@ -46,6 +46,13 @@ impl HubKind {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidUrl`] when `base` is not an absolute `http`/`https` URL.
+    ///
+    /// ```
+    /// use tidings_client::HubKind;
+    /// let url = HubKind::Tidings.subscribe_url("http://localhost:8080/prefix", ["a", "b c"])?;
+    /// assert_eq!(url, "http://localhost:8080/prefix/events?topic=a&topic=b+c");
+    /// # Ok::<(), tidings_client::Error>(())
+    /// ```
     pub fn subscribe_url<I>(self, base: &str, topics: I) -> Result<String, Error>
     where
         I: IntoIterator,

@@ -168,6 +168,11 @@ pub struct Gap {
 impl Gap {
     /// Parses a gap event's data (`{"reason": "...", "missed": n|null}`); `None` when it is
     /// not such an object.
+    ///
+    /// ```
+    /// let gap = tidings_client::Gap::parse(r#"{"missed": null, "reason": "unknown-id"}"#);
+    /// assert_eq!(gap.map(|g| g.missed), Some(None));
+    /// ```
     #[must_use]
     pub fn parse(data: &str) -> Option<Self> {
         #[derive(serde::Deserialize)]

@@ -181,6 +181,19 @@ enum Phase {
 ///
 /// Build one with [`EventSourceBuilder::build_machine`](crate::EventSourceBuilder::build_machine)
 /// when writing your own driver; [`EventSource`](crate::EventSource) drives one over hyper.
+///
+/// ```
+/// use std::time::Instant;
+/// use tidings_client::{EventSource, Verdict};
+///
+/// let mut machine = EventSource::builder("http://hub.test/").build_machine()?;
+/// let now = Instant::now();
+/// let _request = machine.start_attempt(now);
+/// let gone = http::Response::builder().status(204).body(())?.into_parts().0;
+/// assert!(matches!(machine.on_response(now, &gone), Verdict::Stop));
+/// assert!(machine.is_done());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Machine {
     settings: Settings,
     rng: Box<dyn JitterRng>,
@@ -304,7 +317,23 @@ impl Machine {
     /// URL, method, headers and body (re-sent on every attempt), plus `Accept`,
     /// `Cache-Control` and, when the last event id is not empty, `Last-Event-ID`.
     ///
-    /// An attempt in progress is abandoned. See the [module docs](self) for an example.
+    /// An attempt in progress is abandoned.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use tidings_client::EventSource;
+    ///
+    /// let mut machine = EventSource::builder("http://hub.test/feed")
+    ///     .method(http::Method::POST)
+    ///     .body("{}")
+    ///     .last_event_id("9")
+    ///     .build_machine()?;
+    /// let request = machine.start_attempt(Instant::now());
+    /// assert_eq!((request.method().as_str(), request.body().as_ref()), ("POST", &b"{}"[..]));
+    /// assert_eq!(request.headers()["cache-control"], "no-cache");
+    /// assert_eq!(request.headers()["last-event-id"], "9");
+    /// # Ok::<(), tidings_client::Error>(())
+    /// ```
     pub fn start_attempt(&mut self, now: Instant) -> http::Request<Bytes> {
         self.outage_started.get_or_insert(now);
         self.attempts = self.attempts.saturating_add(1);
@@ -513,7 +542,8 @@ impl Machine {
                 }
                 Ok(Some(Item::Comment(text))) => {
                     if self.settings.comments {
-                        self.items.push_back(ClientItem::Comment(text));
+                        // `&*` so this compiles whatever string type the codec hands out.
+                        self.items.push_back(ClientItem::Comment(String::from(&*text)));
                     }
                 }
                 Ok(Some(Item::Retry(retry))) => {
