@@ -610,12 +610,20 @@ impl Decoder {
                 return self.incomplete_line();
             };
             let bytes = piece.as_bytes();
-            let line_start = self.piece_pos;
+            let mut line_start = self.piece_pos;
+            let item = self.fields.common_lines(piece, bytes, &mut line_start);
+            self.piece_pos = line_start;
             if line_start == bytes.len() {
-                // Used up (the last line was an error); pieces are popped as they run out.
+                // Used up; pieces are popped as they run out.
                 self.pieces.pop_front();
                 self.piece_pos = 0;
-                continue;
+                match item {
+                    Some(item) => return Ok(Some(item)),
+                    None => continue,
+                }
+            }
+            if let Some(item) = item {
+                return Ok(Some(item));
             }
             let Some(found) = find_line_end(&bytes[line_start..]) else {
                 // The piece ends inside a line: its rest waits in the line buffer.
@@ -918,6 +926,57 @@ impl FieldState {
     fn too_large(&mut self) -> DecodeError {
         self.start_discarding(false);
         DecodeError::EventTooLarge { limit: self.config.max_event_size }
+    }
+
+    /// The common lines of a text piece, parsed in place from `*at` without the general
+    /// machinery of [`FieldState::line`], which they would go through with the same result:
+    /// LF-terminated blank lines, `id` lines, and the first `data` line of an event. Stops at
+    /// the first other line (or one that would break the size limit, or an incomplete one),
+    /// leaving `*at` at its start for the general path, or at a dispatched event, leaving
+    /// `*at` after its blank line.
+    fn common_lines(&mut self, piece: &SharedStr, bytes: &[u8], at: &mut usize) -> Option<Item> {
+        if self.discarding || self.streamed.is_some() {
+            return None;
+        }
+        let max = self.config.max_event_size;
+        let mut pending = self.pending_size();
+        loop {
+            let start = *at;
+            let found = find_line_end(&bytes[start..])?;
+            let end = start + found;
+            // The checks of `line` that could fail here go to `line` instead, as does a CR.
+            if bytes[end] != b'\n' || pending + found > max {
+                return None;
+            }
+            if found == 0 {
+                *at = end + 1;
+                if let Some(item) = self.dispatch() {
+                    return Some(item);
+                }
+                pending = self.pending_size();
+                continue;
+            }
+            let line = &bytes[start..end];
+            let colon = find_colon(line)?;
+            let value = start + after_one_space(line, colon + 1)..end;
+            match &line[..colon] {
+                b"data" if self.data.is_empty() && self.data_one.is_none() => {
+                    if pending + value.len() + 1 > max {
+                        return None;
+                    }
+                    let data = piece.slice(value)?;
+                    pending += data.len() + 1;
+                    self.data_one = Some(data);
+                }
+                b"id" => {
+                    if memchr::memchr(0, &bytes[value.clone()]).is_none() {
+                        self.pending_id = Some(EventId::from_line_value(piece.slice(value)?));
+                    }
+                }
+                _ => return None,
+            }
+            *at = end + 1;
+        }
     }
 
     /// Processes one complete line (without its line ending).
