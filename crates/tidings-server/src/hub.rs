@@ -602,9 +602,14 @@ impl Hub {
         let mut shards = ShardStats::default();
         let mut subscriptions = 0;
         for shard in &self.inner.shards {
-            let state = lock(shard);
-            shards.merge(state.shard.stats());
-            subscriptions += state.shard.selector_counts().map(|(_, n)| n).sum::<usize>();
+            // Copied under the lock, merged outside it: merging topic tables costs more.
+            let (copy, selectors) = {
+                let state = lock(shard);
+                let selectors = state.shard.selector_counts().map(|(_, n)| n).sum::<usize>();
+                (state.shard.stats().clone(), selectors)
+            };
+            shards.merge(&copy);
+            subscriptions += selectors;
         }
         HubTotals {
             core,
