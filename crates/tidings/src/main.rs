@@ -2,6 +2,7 @@
 //! the library crates (`tidings-server` does the work).
 
 mod admin_token;
+mod bench;
 mod config;
 mod serve;
 
@@ -30,6 +31,10 @@ enum Command {
     /// JWT key, and a publisher token printed with curl examples.
     #[command(after_help = EXIT_CODES)]
     Serve(Box<config::ServeArgs>),
+    /// Measure a hub from outside: N SSE subscribers, M published events; reports loss,
+    /// order, latency and (with --pid) the server's memory and CPU per delivery. Loopback only.
+    #[command(after_help = EXIT_CODES)]
+    Bench(Box<bench::BenchArgs>),
 }
 
 /// How a command failed, which decides the exit code.
@@ -52,6 +57,7 @@ fn main() -> ExitCode {
     };
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
