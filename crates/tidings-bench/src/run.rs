@@ -6,13 +6,15 @@
 //! counters, print progress and decide when the run is over. The publisher is a thread.
 
 use std::cell::{Cell, RefCell};
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
@@ -332,21 +334,37 @@ async fn subscriber(shared: Rc<Shared>, plan: Rc<ConnectPlan>, index: u64) {
         Ok(Err(error)) => return shared.fail(error),
         Err(_) => return shared.fail(format!("no response head within {:?}", plan.timeout)),
     };
+    // Reading goes through `AsyncFd` so that a short read (the socket drained) can clear the
+    // readiness at once: with `TcpStream::try_read` only an extra read returning `WouldBlock`
+    // does, which doubles the reads per wake-up. `with_interest` is deprecated because a
+    // borrowed descriptor could be closed while registered; here the `AsyncFd` owns the
+    // `std::net::TcpStream`, so the descriptor lives exactly as long as the registration (and
+    // its replacement is `unsafe`, which the workspace forbids).
+    #[allow(deprecated)]
+    let socket = match stream.into_std().and_then(|socket| {
+        socket.set_nonblocking(true)?;
+        AsyncFd::with_interest(socket, Interest::READABLE)
+    }) {
+        Ok(socket) => socket,
+        Err(error) => return shared.fail(format!("registering the socket: {error}")),
+    };
     shared.established.set(shared.established.get() + 1);
     let mut last_seq = None;
     loop {
-        if stream.readable().await.is_err() {
-            break;
-        }
+        let Ok(mut ready) = socket.readable().await else { break };
         let mut buffer = shared.buffer.borrow_mut();
-        match stream.try_read(&mut buffer) {
+        match socket.get_ref().read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => {
+                if n < buffer.len() {
+                    ready.clear_ready();
+                }
                 if !receive(&shared, &mut scanner, &mut last_seq, &buffer[..n]) {
                     break;
                 }
             }
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => ready.clear_ready(),
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
             Err(_) => break,
         }
     }
