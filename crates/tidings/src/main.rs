@@ -4,6 +4,7 @@
 mod admin_token;
 mod bench;
 mod config;
+mod contract_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -35,6 +36,10 @@ enum Command {
     /// order, latency and (with --pid) the server's memory and CPU per delivery. Loopback only.
     #[command(after_help = EXIT_CODES)]
     Bench(Box<bench::BenchArgs>),
+    /// Serve the test-service protocol of LaunchDarkly's SSE contract tests on 127.0.0.1,
+    /// driving the tidings client, so the official harness can be pointed at it.
+    #[command(after_help = EXIT_CODES)]
+    ContractService(contract_cmd::ContractArgs),
 }
 
 /// How a command failed, which decides the exit code.
@@ -58,6 +63,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::ContractService(args) => contract_cmd::run(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
