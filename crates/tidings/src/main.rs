@@ -5,7 +5,10 @@ mod admin_token;
 mod bench;
 mod config;
 mod contract_cmd;
+mod pub_cmd;
 mod serve;
+mod sub;
+mod token;
 
 use std::process::ExitCode;
 
@@ -36,6 +39,15 @@ enum Command {
     /// order, latency and (with --pid) the server's memory and CPU per delivery. Loopback only.
     #[command(after_help = EXIT_CODES)]
     Bench(Box<bench::BenchArgs>),
+    /// Subscribe to an SSE stream and print its events; reconnects and resumes like a browser.
+    #[command(after_help = sub::EXIT_CODES)]
+    Sub(Box<sub::SubArgs>),
+    /// Publish one event to a tidings hub (or, with --mercure, any Mercure hub); prints its id.
+    #[command(after_help = EXIT_CODES)]
+    Pub(Box<pub_cmd::PubArgs>),
+    /// Mint a JWT for a hub and print it.
+    #[command(after_help = EXIT_CODES)]
+    Token(Box<token::TokenArgs>),
     /// Serve the test-service protocol of LaunchDarkly's SSE contract tests on 127.0.0.1,
     /// driving the tidings client, so the official harness can be pointed at it.
     #[command(after_help = EXIT_CODES)]
@@ -49,6 +61,8 @@ enum Failure {
     Config(anyhow::Error),
     /// Exit code 1.
     Runtime(anyhow::Error),
+    /// Exit code 3 (`sub --timeout`).
+    Timeout(anyhow::Error),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +77,9 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Sub(args) => sub::run(&args),
+        Command::Pub(args) => pub_cmd::run(&args),
+        Command::Token(args) => token::run(&args),
         Command::ContractService(args) => contract_cmd::run(&args),
     };
     match outcome {
@@ -74,6 +91,10 @@ fn main() -> ExitCode {
         Err(Failure::Runtime(error)) => {
             eprintln!("tidings: {error:#}");
             ExitCode::from(1)
+        }
+        Err(Failure::Timeout(error)) => {
+            eprintln!("tidings: timed out: {error:#}");
+            ExitCode::from(3)
         }
     }
 }
