@@ -969,7 +969,7 @@ impl FieldState {
                     self.data_one = Some(data);
                 }
                 b"id" => {
-                    if memchr::memchr(0, &bytes[value.clone()]).is_none() {
+                    if !has_nul(&bytes[value.clone()]) {
                         self.pending_id = Some(EventId::from_line_value(piece.slice(value)?));
                     }
                 }
@@ -1048,7 +1048,7 @@ impl FieldState {
                 // buffer to the field value. Otherwise, ignore the field."
                 // A line cannot contain CR or LF, so the only possible rejection is NUL.
                 let text = line.str(value.clone());
-                if memchr::memchr(0, text.as_bytes()).is_none() {
+                if !has_nul(text.as_bytes()) {
                     self.pending_id = Some(EventId::from_line_value(line.share(value, text)));
                 }
             }
@@ -1143,6 +1143,16 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
     match bytes.first() {
         Some(b'\n' | b'\r') => Some(0),
         _ => memchr::memchr2(b'\n', b'\r', bytes),
+    }
+}
+
+/// Whether `value` holds NUL. Ids are short: a plain loop over them beats the setup of a
+/// vectorised search, which long values still get.
+fn has_nul(value: &[u8]) -> bool {
+    if value.len() <= 32 {
+        value.iter().any(|&byte| byte == 0)
+    } else {
+        memchr::memchr(0, value).is_some()
     }
 }
 
