@@ -1146,14 +1146,10 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
     }
 }
 
-/// Whether `value` holds NUL. Ids are short: a plain loop over them beats the setup of a
-/// vectorised search, which long values still get.
+/// Whether `value` holds NUL. Ids are short: the standard library's scan beats the setup of a
+/// vectorised search on them, which long values still get.
 fn has_nul(value: &[u8]) -> bool {
-    if value.len() <= 32 {
-        value.iter().any(|&byte| byte == 0)
-    } else {
-        memchr::memchr(0, value).is_some()
-    }
+    if value.len() <= 32 { value.contains(&0) } else { memchr::memchr(0, value).is_some() }
 }
 
 /// A UTF-8 continuation byte (`10xxxxxx`): never the first byte of a character.
