@@ -4,7 +4,7 @@ use std::io::Read as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, anyhow};
-use tidings::publish::{Protocol, Publication, http_client};
+use tidings::publish::{Protocol, Publication, http_client, insecure_http_client};
 
 use crate::Failure;
 use crate::config::parse_duration;
@@ -49,6 +49,11 @@ pub struct PubArgs {
     /// tidings native `/publish` (JSON).
     #[arg(long)]
     mercure: bool,
+
+    /// Insecure: accept invalid TLS certificates (self-signed, expired, another name). For
+    /// development hubs only (`tidings serve --dev-tls`).
+    #[arg(long)]
+    insecure: bool,
 
     /// Bearer token allowed to publish (see `tidings token`).
     #[arg(long, value_name = "JWT", conflicts_with_all = ["key", "key_file"])]
@@ -114,7 +119,7 @@ pub fn run(args: &PubArgs) -> Result<(), Failure> {
         .map_err(Failure::Runtime)?;
     let id = runtime
         .block_on(async {
-            let client = http_client()?;
+            let client = if args.insecure { insecure_http_client()? } else { http_client()? };
             publication.send(&client, protocol, &url, token.as_deref()).await
         })
         .map_err(|error| Failure::Runtime(error.into()))?;

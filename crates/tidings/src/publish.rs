@@ -56,6 +56,91 @@ pub fn http_client() -> Result<HttpClient, PublishError> {
     Ok(Client::builder(TokioExecutor::new()).build(connector))
 }
 
+/// **Insecure**: a [`HttpClient`] that accepts any server certificate (self-signed, expired,
+/// for another name), for a development hub (`tidings serve --dev-tls`). Anyone on the path
+/// can read and change what it sends. Signatures in the handshake are still checked, so the
+/// server must hold the key of the certificate it shows.
+///
+/// # Errors
+/// [`PublishError::Tls`] when the TLS configuration cannot be built.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tidings::publish::PublishError> {
+/// let client = tidings::publish::insecure_http_client()?;
+/// # drop(client);
+/// # Ok(())
+/// # }
+/// ```
+pub fn insecure_http_client() -> Result<HttpClient, PublishError> {
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|error| PublishError::Tls(std::io::Error::other(error)))?
+        .dangerous()
+        .with_custom_certificate_verifier(std::sync::Arc::new(AnyCertificate { provider }))
+        .with_no_client_auth();
+    let connector = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
+/// Accepts every certificate chain, but still checks handshake signatures with the
+/// provider's algorithms.
+#[derive(Debug)]
+struct AnyCertificate {
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            signature,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            signature,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 /// Which publish route and body format to use.
 ///
 /// ```
@@ -352,8 +437,8 @@ pub enum PublishError {
     /// The token cannot be sent in a header (it has a line break or a control character).
     #[error("the token is not a valid header value")]
     InvalidToken,
-    /// The system's root certificates could not be loaded.
-    #[error("cannot load the system's root certificates")]
+    /// The system's root certificates could not be loaded, or the TLS configuration built.
+    #[error("cannot set up TLS")]
     Tls(#[source] std::io::Error),
     /// The request could not be sent or its answer read.
     #[error("the publish request failed")]

@@ -302,3 +302,42 @@ async fn exit_codes_are_the_documented_ones() {
         assert!(help.contains(line), "{line} missing from {help}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_reaches_a_dev_tls_hub_that_is_refused_without_it() {
+    let hub = Hub::start(&["--dev-tls"]).await;
+    assert!(hub.url.starts_with("https://"), "{}", hub.url);
+
+    let refused = run(&["pub", &hub.url, "--topic", "tls", "--data", "x", "--key", KEY]).await;
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("certificate"),
+        "{}",
+        describe(&refused)
+    );
+
+    let sub = subscribe(&[
+        &hub.url,
+        "--topic",
+        "tls",
+        "--insecure",
+        "--json",
+        "--max-events",
+        "1",
+        "--timeout",
+        "10s",
+    ])
+    .await;
+    let published =
+        run(&["pub", &hub.url, "--topic", "tls", "--data", "over TLS", "--key", KEY, "--insecure"])
+            .await;
+    assert!(published.status.success(), "{}", describe(&published));
+    let id = stdout(&published).trim().to_owned();
+    let output = tokio::time::timeout(PATIENCE, sub.wait_with_output())
+        .await
+        .expect("sub ends")
+        .expect("runs");
+    assert!(output.status.success(), "{}", describe(&output));
+    let line: Value = serde_json::from_str(stdout(&output).trim()).expect("a JSON line");
+    assert_eq!(line, json!({"event": "message", "data": "over TLS", "id": id}));
+}
