@@ -19,6 +19,41 @@ const DISCONNECTS: u32 = 3;
 /// Publish at least this many events, so some land in every connection and every gap.
 const MIN_EVENTS: usize = 60;
 
+/// Events published after the last of the forced disconnections.
+const TAIL: u32 = 5;
+
+/// What the subscriber saw.
+#[derive(Default)]
+struct Seen {
+    /// Event ids, in arrival order.
+    received: Vec<String>,
+    /// Why each connection ended.
+    reasons: Vec<Disconnect>,
+    /// Connections opened after the first.
+    resumed: u32,
+}
+
+impl Seen {
+    fn take(&mut self, item: ClientItem) {
+        match item {
+            ClientItem::Event(event) => {
+                let n = self.received.len();
+                assert_eq!(event.data(), format!("event {n}"), "in order, none lost");
+                self.received.push(event.id().to_owned());
+            }
+            ClientItem::Reconnecting(reconnecting) => self.reasons.push(reconnecting.reason),
+            ClientItem::Open(open) => {
+                // Each new connection resumes from the last event handed over.
+                let last = self.received.last().map_or("", String::as_str);
+                assert_eq!(open.last_event_id.as_str(), last, "resumed from the last event");
+                self.resumed += 1;
+            }
+            ClientItem::Gap(gap) => panic!("the hub reported lost events: {gap:?}"),
+            _ => {}
+        }
+    }
+}
+
 /// How the disconnections are forced.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Force {
@@ -50,16 +85,23 @@ async fn no_loss_no_duplicate(http2: bool, force: Force) {
         other => panic!("expected the stream to open, got {other:?}"),
     }
 
-    let disconnects = Arc::new(AtomicU32::new(0));
+    // Resumed connections so far, for the publisher to know when to stop.
+    let resumed = Arc::new(AtomicU32::new(0));
     let publisher = {
-        let disconnects = disconnects.clone();
+        let resumed = resumed.clone();
         let url = Protocol::Native.publish_url(&hub.url).expect("publish URL");
         let token = publisher_token();
         tokio::spawn(async move {
             let client = http_client().expect("client");
             let mut ids = Vec::new();
             let mut restarts = 0;
-            while disconnects.load(Ordering::SeqCst) < DISCONNECTS || ids.len() < MIN_EVENTS {
+            let mut tail = TAIL;
+            // Until the third resumed connection, then a few more so the last connection
+            // carries events too.
+            while tail > 0 {
+                if resumed.load(Ordering::SeqCst) >= DISCONNECTS && ids.len() >= MIN_EVENTS {
+                    tail -= 1;
+                }
                 let n = ids.len();
                 let id = Publication::new([TOPIC], format!("event {n}"))
                     .send(&client, Protocol::Native, &url, Some(&token))
@@ -71,14 +113,13 @@ async fn no_loss_no_duplicate(http2: bool, force: Force) {
                     restarts += 1;
                 }
                 tokio::time::sleep(Duration::from_millis(15)).await;
-                assert!(ids.len() < 5_000, "the client never saw {DISCONNECTS} disconnections");
+                assert!(ids.len() < 5_000, "the client never resumed {DISCONNECTS} times");
             }
             ids
         })
     };
 
-    let mut received: Vec<String> = Vec::new();
-    let mut reasons = Vec::new();
+    let mut seen = Seen::default();
     let mut publisher = publisher;
     let collect = async {
         loop {
@@ -88,41 +129,31 @@ async fn no_loss_no_duplicate(http2: bool, force: Force) {
                 ids = &mut publisher => return ids.expect("publisher"),
                 item = source.next() => item,
             };
-            match item.expect("the client does not stop").expect("no fatal error") {
-                ClientItem::Event(event) => {
-                    assert_eq!(
-                        event.data(),
-                        format!("event {}", received.len()),
-                        "in order, none lost"
-                    );
-                    received.push(event.id().to_owned());
-                }
-                ClientItem::Reconnecting(reconnecting) => {
-                    reasons.push(reconnecting.reason.clone());
-                    disconnects.fetch_add(1, Ordering::SeqCst);
-                }
-                ClientItem::Gap(gap) => panic!("the hub reported lost events: {gap:?}"),
-                _ => {}
-            }
+            seen.take(item.expect("the client does not stop").expect("no fatal error"));
+            resumed.store(seen.resumed, Ordering::SeqCst);
         }
     };
     let published = tokio::time::timeout(Duration::from_secs(60), collect)
         .await
         .expect("the publisher finishes");
 
-    // Drain what was published after the last check.
+    // Take what was published after the last item.
     let drain = async {
-        while received.len() < published.len() {
-            match source.next().await.expect("open").expect("no error") {
-                ClientItem::Event(event) => received.push(event.id().to_owned()),
-                ClientItem::Gap(gap) => panic!("the hub reported lost events: {gap:?}"),
-                _ => {}
-            }
+        while seen.received.len() < published.len() {
+            seen.take(source.next().await.expect("open").expect("no error"));
         }
     };
     tokio::time::timeout(PATIENCE, drain).await.expect("every event arrives");
+    let Seen { received, reasons, resumed } = seen;
 
     assert!(reasons.len() >= DISCONNECTS as usize, "{reasons:?}");
+    assert!(resumed >= DISCONNECTS, "{resumed} resumed connections");
+    eprintln!(
+        "{force:?} over {}: {} events, {} disconnections, {resumed} resumed connections",
+        if http2 { "HTTP/2" } else { "HTTP/1.1" },
+        published.len(),
+        reasons.len()
+    );
     let expected_reason = match force {
         Force::HubMaxLifetime => Disconnect::Eof,
         Force::ClientRestart => Disconnect::Restart,
