@@ -341,3 +341,44 @@ async fn insecure_reaches_a_dev_tls_hub_that_is_refused_without_it() {
     let line: Value = serde_json::from_str(stdout(&output).trim()).expect("a JSON line");
     assert_eq!(line, json!({"event": "message", "data": "over TLS", "id": id}));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sub_on_the_mercure_route_prints_events_in_sse_form() {
+    let hub = Hub::start(&[]).await;
+    let token = support::publisher_token();
+    let sub = subscribe(&[
+        &hub.url,
+        "--mercure",
+        "--topic",
+        "https://example.com/books/{id}",
+        "--token",
+        &token,
+        "--max-events",
+        "1",
+        "--timeout",
+        "10s",
+    ])
+    .await;
+    let published = run(&[
+        "pub",
+        &hub.url,
+        "--topic",
+        "https://example.com/books/1",
+        "--data",
+        "two\nlines",
+        "--type",
+        "book",
+        "--private",
+        "--key",
+        KEY,
+    ])
+    .await;
+    assert!(published.status.success(), "{}", describe(&published));
+    let id = stdout(&published).trim().to_owned();
+    let output = tokio::time::timeout(PATIENCE, sub.wait_with_output())
+        .await
+        .expect("sub ends")
+        .expect("runs");
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(stdout(&output), format!("id: {id}\nevent: book\ndata: two\ndata: lines\n\n"));
+}
