@@ -57,11 +57,16 @@ one() {
   shift 7
   local load pids status=0 rate_flag=()
   [ "$rate" = max ] || rate_flag=(--rate "$rate")
+  local hub_flags=()
+  # pushpin's publish API does not take pipelined requests (it answers the first and drops the
+  # connection), so its publisher sends one at a time; and its subscribe path goes through the
+  # Python GRIP backend, whose listen backlog is 5, so connects are made a few at a time.
+  [ "$hub" = pushpin ] && hub_flags=(--publish-window 1 --connect-concurrency 4)
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   pids=$(hub_start "$hub")
   taskset -c "$BENCH_CPU" "$TIDINGS_BIN" bench --preset "$hub" --jwt-key "$BENCH_JWT_KEY" \
     --pid "${pids// /,}" --json --quiet -n "$n" -m "$m" "${rate_flag[@]}" --data-size 100 \
-    "$@" >"$OUT/$name.json" 2>"$OUT/$name.err" || status=$?
+    --timeout 30 "${hub_flags[@]}" "$@" >"$OUT/$name.json" 2>"$OUT/$name.err" || status=$?
   hub_stop "$hub" 2>/dev/null || true
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$hub" "$scenario" "$n" "$m" "$rate" \
     "$rep" "$load" "$status" >>"$OUT/runs.tsv"

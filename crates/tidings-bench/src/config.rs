@@ -37,6 +37,7 @@ pub struct BenchConfig {
     pub(crate) connections: usize,
     pub(crate) events: u64,
     pub(crate) rate: Option<f64>,
+    pub(crate) publish_window: Option<u64>,
     pub(crate) data_size: usize,
     pub(crate) connect_rate: f64,
     pub(crate) connect_concurrency: usize,
@@ -67,6 +68,7 @@ impl BenchConfig {
             connections: 100,
             events: 1000,
             rate: None,
+            publish_window: None,
             data_size: 100,
             connect_rate: 2000.0,
             connect_concurrency: 200,
@@ -171,6 +173,20 @@ impl BenchConfig {
     /// ```
     pub fn rate(mut self, rate: Option<f64>) -> Self {
         self.rate = rate;
+        self
+    }
+
+    /// Most publish requests sent and not yet answered (HTTP/1.1 pipelining on the one
+    /// publish connection, so events stay in order), 1 to 100 000. Default: 1 without a rate
+    /// (each event is published when the previous one is answered: "as fast as the publisher
+    /// can"), 1 000 with a rate (so the rate holds while the server takes time to answer).
+    ///
+    /// ```
+    /// let config = tidings_bench::BenchConfig::new("http://[::1]/s", "http://[::1]/p").publish_window(Some(16));
+    /// # let _ = config;
+    /// ```
+    pub fn publish_window(mut self, window: Option<u64>) -> Self {
+        self.publish_window = window;
         self
     }
 
@@ -292,6 +308,9 @@ impl BenchConfig {
         if self.rate.is_some_and(|rate| !(rate.is_finite() && rate > 0.0)) {
             return fail("rate", "a positive number of events per second");
         }
+        if self.publish_window.is_some_and(|w| !(1..=100_000).contains(&w)) {
+            return fail("publish window", "from 1 to 100000");
+        }
         if !(48..=1 << 20).contains(&self.data_size) {
             return fail("data size", "from 48 to 1048576 bytes");
         }
@@ -336,6 +355,7 @@ mod tests {
             base.clone().rate(Some(0.0)),
             base.clone().rate(Some(f64::NAN)),
             base.clone().data_size(10),
+            base.clone().publish_window(Some(0)),
             base.clone().connect_rate(-1.0),
             base.clone().connect_concurrency(0),
             base.clone().max_duration(Duration::from_secs(7200)),

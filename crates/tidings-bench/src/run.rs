@@ -8,8 +8,8 @@
 use std::cell::{Cell, RefCell};
 use std::io::{IsTerminal, Read, Write};
 use std::rc::Rc;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -58,6 +58,7 @@ pub fn run(config: &BenchConfig) -> Result<Summary, BenchError> {
         rate: config.rate,
         data_size: config.data_size,
         timeout: config.timeout,
+        window: config.publish_window.unwrap_or(if config.rate.is_some() { 1000 } else { 1 }),
     };
     // Each connection is one descriptor; the publisher, the runtime and stdio need a few more.
     system::raise_fd_limit(config.connections as u64 + 64)?;
@@ -82,6 +83,10 @@ pub fn run(config: &BenchConfig) -> Result<Summary, BenchError> {
         let _ = thread.join();
     }
     let mut summary = outcome?;
+    // The publisher may have ended (and said why) after the summary was taken.
+    if let Some(error) = progress.error.lock().unwrap_or_else(PoisonError::into_inner).clone() {
+        summary.publish.error = Some(error);
+    }
     if let (Some(before), Some(server)) = (before, summary.server.as_mut()) {
         server.rss_before = before.rss;
         let added = server.rss_connected.saturating_sub(before.rss) as f64;
@@ -288,6 +293,7 @@ async fn drive(
             last_bad_status: u16::try_from(progress.last_bad_status.load(Ordering::Acquire))
                 .ok()
                 .filter(|&s| s != 0),
+            error: progress.error.lock().unwrap_or_else(PoisonError::into_inner).clone(),
             duration_s: publish_s,
             per_s: per_s(ok, publish_s),
         },

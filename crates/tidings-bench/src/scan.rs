@@ -68,7 +68,11 @@ enum Chunk {
     Data(u64),
     /// After the data: CR (optional) then LF.
     DataEnd { cr: bool },
-    /// The last chunk was read; the body is complete.
+    /// After the last chunk: at the start of a trailer line (`cr`: a CR was seen).
+    TrailerStart { cr: bool },
+    /// Inside a trailer field line.
+    Trailer,
+    /// The last chunk and the trailers were read; the body is complete.
     Done,
 }
 
@@ -88,12 +92,14 @@ impl Dechunk {
         self.state == Chunk::Done
     }
 
-    /// Feeds `input`, calling `data` with each piece of body data in order.
+    /// Feeds `input`, calling `data` with each piece of body data in order. Returns how many
+    /// bytes belong to this body: all of `input`, unless the body ended inside it.
     pub fn feed(
         &mut self,
         mut input: &[u8],
         mut data: impl FnMut(&[u8]),
-    ) -> Result<(), FramingError> {
+    ) -> Result<usize, FramingError> {
+        let total = input.len();
         while let Some((&byte, rest)) = input.split_first() {
             match self.state {
                 Chunk::Data(left) => {
@@ -137,16 +143,30 @@ impl Dechunk {
                         _ => return Err(FramingError),
                     };
                 }
-                // Trailers and anything after the last chunk are of no interest.
-                Chunk::Done => return Ok(()),
+                // Trailer fields are of no interest: skipped up to the empty line.
+                Chunk::TrailerStart { cr } => {
+                    self.state = match byte {
+                        b'\r' if !cr => Chunk::TrailerStart { cr: true },
+                        b'\n' => Chunk::Done,
+                        _ if cr => return Err(FramingError),
+                        _ => Chunk::Trailer,
+                    };
+                }
+                Chunk::Trailer => {
+                    if byte == b'\n' {
+                        self.state = Chunk::TrailerStart { cr: false };
+                    }
+                }
+                // What follows the body (a next response) is not this body's.
+                Chunk::Done => return Ok(total - input.len()),
             }
             input = rest;
         }
-        Ok(())
+        Ok(total - input.len())
     }
 
     fn after_size(size: u64) -> Chunk {
-        if size == 0 { Chunk::Done } else { Chunk::Data(size) }
+        if size == 0 { Chunk::TrailerStart { cr: false } } else { Chunk::Data(size) }
     }
 }
 
@@ -237,7 +257,7 @@ impl Scanner {
         match &mut self.chunks {
             Some(chunks) => {
                 let lines = &mut self.lines;
-                chunks.feed(input, |data| lines.feed(data, event))
+                chunks.feed(input, |data| lines.feed(data, event)).map(|_| ())
             }
             None => {
                 self.lines.feed(input, event);
@@ -356,7 +376,26 @@ mod tests {
         // Bare LF line ends are tolerated too.
         let mut scanner = Scanner::new(true);
         assert_eq!(events(&mut scanner, &[b"B\ndata:3:4:\n\n\n0\n"]), [(3, 4)]);
+        assert!(!scanner.is_ended(), "the trailer section's empty line is still due");
+        assert_eq!(events(&mut scanner, &[b"\n"]), []);
         assert!(scanner.is_ended());
+    }
+
+    #[test]
+    fn a_body_ends_after_its_trailers_and_reports_where() {
+        let mut chunks = Dechunk::new();
+        let input = b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\nHTTP/1.1 200 OK";
+        let mut data = Vec::new();
+        let used = chunks.feed(input, |d| data.extend_from_slice(d)).expect("framing");
+        assert_eq!(data, b"abc");
+        assert!(chunks.is_done());
+        assert_eq!(&input[used..], b"HTTP/1.1 200 OK");
+        // Split inside the trailers.
+        let mut chunks = Dechunk::new();
+        assert_eq!(chunks.feed(b"0\r\nX-T: 1\r", |_| {}), Ok(10));
+        assert!(!chunks.is_done());
+        assert_eq!(chunks.feed(b"\n\r\nnext", |_| {}), Ok(3));
+        assert!(chunks.is_done());
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct Publish {
     pub failed: u64,
     /// The last non-2xx status, if any.
     pub last_bad_status: Option<u16>,
+    /// Why publishing ended early, if it did. A request that failed (timed out, or was in
+    /// flight when its connection ended) may still have been published.
+    pub error: Option<String>,
     /// From the first send to the last answer, seconds.
     pub duration_s: f64,
     /// Events published per second.
@@ -168,6 +171,9 @@ impl fmt::Display for Summary {
             p.failed,
             p.last_bad_status.map(|s| format!(" (last status {s})")).unwrap_or_default()
         )?;
+        if let Some(error) = &p.error {
+            writeln!(f, "             publishing stopped: {error}")?;
+        }
         let d = &self.deliveries;
         writeln!(
             f,

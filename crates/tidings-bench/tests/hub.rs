@@ -101,8 +101,8 @@ fn refused_publishes_are_counted_and_nothing_is_expected_of_them() {
     .events(3)
     .settle(Duration::from_millis(50))
     .drain_timeout(Duration::from_millis(200));
-    // No token: the hub answers 401 to every publish.
-    let summary = run(&config).expect("run");
+    // No token: the hub answers 401 to every publish (pipelined, four at a time).
+    let summary = run(&config.publish_window(Some(4))).expect("run");
     assert_eq!(summary.publish.ok, 0);
     assert_eq!(summary.publish.failed, 3);
     assert_eq!(summary.publish.last_bad_status, Some(401));

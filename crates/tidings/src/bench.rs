@@ -74,6 +74,11 @@ pub struct BenchArgs {
     #[arg(long, short = 'r', value_name = "PER_SECOND")]
     rate: Option<f64>,
 
+    /// Most publish requests in flight (pipelined on one connection, in order) [default: 1
+    /// without --rate, 1000 with it].
+    #[arg(long, value_name = "N")]
+    publish_window: Option<u64>,
+
     /// Bytes of data per event.
     #[arg(long, default_value_t = 100, value_name = "BYTES")]
     data_size: usize,
@@ -170,6 +175,7 @@ fn config(args: &BenchArgs) -> anyhow::Result<BenchConfig> {
     .connections(args.connections)
     .events(args.events)
     .rate(args.rate)
+    .publish_window(args.publish_window)
     .data_size(args.data_size)
     .connect_rate(args.connect_rate)
     .connect_concurrency(args.connect_concurrency)
