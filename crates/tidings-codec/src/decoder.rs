@@ -1434,8 +1434,8 @@ mod tests {
         let (first, second) = (next_event(&mut decoder), next_event(&mut decoder));
         assert_eq!((first.last_event_id.as_str(), second.data.as_str()), ("1", "bbbbbbbbb"));
         assert!(first.data.shares_buffer_with(&second.data));
-        assert!(first.data.shares_buffer_with(second.last_event_id.shared()));
-        assert!(first.data.shares_buffer_with(decoder.last_event_id().shared()));
+        assert!(first.data.shares_buffer_with(&second.last_event_id.shared()));
+        assert!(first.data.shares_buffer_with(&decoder.last_event_id().shared()));
     }
 
     #[test]

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use arcstr::Substr;
+
 use crate::shared::SharedStr;
 
 /// Why a value cannot be used as an SSE field.
@@ -62,7 +64,7 @@ fn reject_line_breaks(field: &'static str, value: &str) -> Result<(), FieldError
 /// # Ok::<(), tidings_codec::FieldError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventType(SharedStr);
+pub struct EventType(Substr);
 
 impl EventType {
     /// Checks that `value` has no CR or LF and wraps it.
@@ -72,14 +74,14 @@ impl EventType {
     pub fn new(value: impl AsRef<str>) -> Result<Self, FieldError> {
         let value = value.as_ref();
         reject_line_breaks("event", value)?;
-        Ok(Self(SharedStr::from(value)))
+        Ok(Self(Substr::from(value)))
     }
 
     /// The decoder's constructor for an `event:` field value, which comes from one line and so
     /// holds no CR or LF.
     pub(crate) fn from_line_value(value: SharedStr) -> Self {
         debug_assert!(memchr::memchr2(b'\r', b'\n', value.as_bytes()).is_none());
-        Self(value)
+        Self(value.into_part())
     }
 
     /// The type as text.
@@ -106,7 +108,7 @@ impl EventType {
 /// # Ok::<(), tidings_codec::FieldError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventId(SharedStr);
+pub struct EventId(Substr);
 
 impl EventId {
     /// Checks that `value` has no CR, LF or NUL and wraps it.
@@ -119,7 +121,7 @@ impl EventId {
         if let Some(offset) = memchr::memchr(0, value.as_bytes()) {
             return Err(FieldError::Nul { field: "id", offset });
         }
-        Ok(Self(SharedStr::from(value)))
+        Ok(Self(Substr::from(value)))
     }
 
     /// The decoder's constructor for an `id:` field value, which comes from one line (so it
@@ -128,7 +130,7 @@ impl EventId {
     /// input), so nothing is copied.
     pub(crate) fn from_line_value(value: SharedStr) -> Self {
         debug_assert!(memchr::memchr3(b'\r', b'\n', 0, value.as_bytes()).is_none());
-        Self(value)
+        Self(value.into_part())
     }
 
     /// The empty id, which on the wire tells a client to forget its last event id.
@@ -138,13 +140,13 @@ impl EventId {
     /// ```
     #[must_use]
     pub fn empty() -> Self {
-        Self(SharedStr::default())
+        Self(Substr::new())
     }
 
     /// The id's shared text.
     #[cfg(test)]
-    pub(crate) fn shared(&self) -> &SharedStr {
-        &self.0
+    pub(crate) fn shared(&self) -> SharedStr {
+        SharedStr::from_part(self.0.clone())
     }
 
     /// The id as text.

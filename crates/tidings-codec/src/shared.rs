@@ -98,6 +98,24 @@ impl SharedStr {
         }
     }
 
+    /// Wraps a part of a reference-counted string (crate-private: `arcstr` stays out of the
+    /// public API).
+    #[cfg(test)]
+    pub(crate) fn from_part(part: Substr) -> Self {
+        Self(Repr::Part(part))
+    }
+
+    /// The text as a part of a reference-counted string: free for text that is one already
+    /// (everything the decoder slices out of a chunk), a copy for an adopted `String`. Ids and
+    /// event types are stored this way, because `Option<Substr>` has a spare niche and stays
+    /// two words, which keeps `Event` and `MessageEvent` small enough to move inline.
+    pub(crate) fn into_part(self) -> Substr {
+        match self.0 {
+            Repr::Part(part) => part,
+            Repr::Owned(owned) => Substr::from(owned.as_str()),
+        }
+    }
+
     /// Whether `self` and `other` are parts of one buffer.
     #[cfg(test)]
     pub(crate) fn shares_buffer_with(&self, other: &Self) -> bool {
@@ -282,6 +300,13 @@ mod tests {
     #[test]
     fn a_shared_str_is_two_words() {
         assert_eq!(std::mem::size_of::<SharedStr>(), 16);
+    }
+
+    #[test]
+    fn ids_and_types_are_two_words_even_when_optional() {
+        use crate::{EventId, EventType};
+        assert_eq!(std::mem::size_of::<Option<EventId>>(), 16);
+        assert_eq!(std::mem::size_of::<Option<EventType>>(), 16);
     }
 
     #[test]
