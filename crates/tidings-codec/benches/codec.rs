@@ -26,7 +26,7 @@ use bytes::{Bytes, BytesMut};
 use divan::Bencher;
 use divan::counter::{BytesCount, ItemsCount};
 use futures_core::Stream;
-use tidings_codec::{Decoder, Encoder, Event, EventId, Item};
+use tidings_codec::{Decoder, Event, EventId, Item};
 
 /// Read size the decoders are fed: one TLS record, a common socket read.
 const CHUNK: usize = 16 * 1024;
@@ -268,9 +268,7 @@ mod decode {
 
 /// Encoding: each event becomes one owned frame (`Bytes`). The events are built outside the
 /// timed region and consumed inside it, as `sse_stream::Sse::encode` takes `self`; dropping
-/// the consumed event is timed for both. `tidings` is `Event::encode` (one exact-size
-/// allocation per frame), `tidings_encoder` an `Encoder` (frames cut from shared 64 KiB
-/// blocks). `eventsource-stream` has no encoder.
+/// the consumed event is timed for both. `eventsource-stream` has no encoder.
 mod encode {
     use super::*;
 
@@ -283,21 +281,6 @@ mod encode {
             .counter(ItemsCount::new(size.count()))
             .with_inputs(|| events.clone())
             .bench_local_values(encode_tidings);
-    }
-
-    #[divan::bench(args = Size::ALL)]
-    fn tidings_encoder(bencher: Bencher, size: Size) {
-        let events = Workload::new(size).tidings_events();
-        let wire_len: usize = events.iter().map(|event| event.encode().len()).sum();
-        let mut encoder = Encoder::new();
-        let frames = encode_tidings_encoder(&mut encoder, events.clone());
-        assert!(frames.iter().zip(&events).all(|(frame, event)| *frame == event.encode()));
-        drop(frames);
-        bencher
-            .counter(BytesCount::new(wire_len))
-            .counter(ItemsCount::new(size.count()))
-            .with_inputs(|| events.clone())
-            .bench_local_values(|events| encode_tidings_encoder(&mut encoder, events));
     }
 
     #[divan::bench(args = Size::ALL)]
@@ -318,11 +301,6 @@ mod encode {
     #[inline(never)]
     fn encode_tidings(events: Vec<Event>) -> Vec<Bytes> {
         events.into_iter().map(|event| event.encode()).collect()
-    }
-
-    #[inline(never)]
-    fn encode_tidings_encoder(encoder: &mut Encoder, events: Vec<Event>) -> Vec<Bytes> {
-        events.into_iter().map(|event| encoder.encode(&event)).collect()
     }
 
     #[inline(never)]

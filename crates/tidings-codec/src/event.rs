@@ -268,80 +268,9 @@ impl Event {
     }
 }
 
-/// Encodes many events into frames that share blocks of memory.
-///
-/// [`Event::encode`] allocates one exact-size buffer per frame. An `Encoder` writes frames
-/// back to back into a block (64 KiB by default) and hands each out as a [`Bytes`] slice of
-/// it, so encoding a frame costs a reference-count increment instead of an allocation, and
-/// cloning a frame for every subscriber is a reference-count increment as always.
-///
-/// A block is freed, or reused in place, once every frame cut from it has been dropped; until
-/// then any one frame keeps its whole block alive. That suits frames that are dropped roughly
-/// in the order they were made (fan-out queues, a history that evicts its oldest events); a
-/// frame kept for long on its own pins up to one block.
-///
-/// ```
-/// use tidings_codec::{Encoder, Event};
-///
-/// let mut encoder = Encoder::new();
-/// let first = encoder.encode(&Event::new("a"));
-/// let second = encoder.encode(&Event::new("b\nc"));
-/// assert_eq!(&first[..], b"data: a\n\n");
-/// assert_eq!(&second[..], b"data: b\ndata: c\n\n");
-/// assert_eq!(first, Event::new("a").encode(), "the same bytes as `Event::encode`");
-/// ```
-#[derive(Debug)]
-pub struct Encoder {
-    block: BytesMut,
-    block_size: usize,
-}
-
-impl Default for Encoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Encoder {
-    /// Default for [`Encoder::with_block_size`]: 64 KiB.
-    pub const DEFAULT_BLOCK_SIZE: usize = 64 * 1024;
-
-    /// An encoder with blocks of [`Encoder::DEFAULT_BLOCK_SIZE`].
-    #[must_use]
-    pub fn new() -> Self {
-        Self::with_block_size(Self::DEFAULT_BLOCK_SIZE)
-    }
-
-    /// An encoder whose blocks hold at least `bytes` (a frame larger than that gets a block of
-    /// its own size). Smaller blocks pin less memory per long-lived frame; larger ones
-    /// allocate less often. Nothing is allocated until the first frame.
-    ///
-    /// ```
-    /// let mut encoder = tidings_codec::Encoder::with_block_size(4096);
-    /// assert_eq!(&encoder.encode(&tidings_codec::Event::new("x"))[..], b"data: x\n\n");
-    /// ```
-    #[must_use]
-    pub fn with_block_size(bytes: usize) -> Self {
-        Self { block: BytesMut::new(), block_size: bytes }
-    }
-
-    /// Encodes `event` as [`Event::encode`] does, into the current block.
-    pub fn encode(&mut self, event: &Event) -> Bytes {
-        let first_break = event.first_data_break();
-        let len = event.encoded_len(first_break);
-        if self.block.capacity() < len {
-            // A new block, or the old one reused in place when no frame points into it any
-            // more (`BytesMut::reserve` checks that).
-            self.block.reserve(len.max(self.block_size));
-        }
-        event.write(&mut self.block, first_break);
-        debug_assert_eq!(self.block.len(), len, "encoded_len and write disagree");
-        self.block.split().freeze()
-    }
-}
-
-/// Where [`Event::write`] appends: `Vec` and `BytesMut` through their inlined
-/// `extend_from_slice` (`BufMut::put_slice` on `BytesMut` is an out-of-line call per field).
+/// Where [`Event::write`] appends: `Vec` ([`Event::encode`]) and `BytesMut`
+/// ([`Event::encode_into`]) through their inlined `extend_from_slice` (`BufMut::put_slice` on
+/// `BytesMut` is an out-of-line call per field).
 trait Sink {
     fn put_slice(&mut self, bytes: &[u8]);
 
@@ -481,40 +410,6 @@ mod tests {
     fn retry_is_written_in_whole_milliseconds() {
         let event = Event::default().with_retry(Duration::from_micros(1_500_900));
         assert_eq!(encoded(&event), "retry:1500\n\n");
-    }
-
-    #[test]
-    fn an_encoder_writes_the_same_frames_as_encode_and_shares_its_block() {
-        let events = [
-            Event::new("a\r\nb").with_id(EventId::new("1").expect("valid id")),
-            Event::comment("c").expect("valid"),
-            Event::new("x".repeat(5000)),
-            Event::default().with_retry(Duration::from_secs(1)),
-        ];
-        let mut encoder = Encoder::with_block_size(1024);
-        let frames: Vec<Bytes> = events.iter().map(|event| encoder.encode(event)).collect();
-        for (event, frame) in events.iter().zip(&frames) {
-            assert_eq!(frame, &event.encode());
-        }
-        // The first two frames were cut from one block, back to back.
-        assert_eq!(frames[0].as_ptr_range().end, frames[1].as_ptr());
-        // A frame larger than a block gets a block of its own.
-        assert_ne!(frames[1].as_ptr_range().end, frames[2].as_ptr());
-    }
-
-    #[test]
-    fn an_encoder_reuses_its_block_once_the_frames_are_gone() {
-        let event = Event::new("x".repeat(50)); // a 57-byte frame: one per 64-byte block
-        let mut encoder = Encoder::with_block_size(64);
-        let kept = encoder.encode(&event);
-        let next = encoder.encode(&event);
-        assert_ne!(next.as_ptr(), kept.as_ptr(), "a frame still in use keeps its block");
-        let start = next.as_ptr();
-        drop(next);
-        let reused = encoder.encode(&event);
-        assert_eq!(reused.as_ptr(), start, "a block nobody uses any more is written again");
-        assert_eq!(reused, event.encode());
-        assert_eq!(kept, event.encode());
     }
 
     #[test]

@@ -5,8 +5,7 @@
 //! needs no runtime: it is driven by method calls and tested deterministically.
 //!
 //! - [`Event`] is a by-value builder; [`Event::encode`] produces one [`bytes::Bytes`] frame
-//!   that a hub shares with every subscriber by reference count. An [`Encoder`] cuts many
-//!   frames from shared blocks, saving an allocation per frame.
+//!   that a hub shares with every subscriber by reference count.
 //! - [`EventType`], [`EventId`] and [`Comment`] are validated field values: they cannot hold
 //!   the line breaks (or, for ids, the NUL) that would corrupt the stream.
 //! - [`Decoder`] is incremental: push chunks split anywhere, pull [`Item`]s (events, comments,
@@ -39,7 +38,7 @@ mod shared;
 pub use decoder::{
     DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoder, DecoderConfig, Item, Items, MessageEvent,
 };
-pub use event::{Encoder, Event, KEEP_ALIVE};
+pub use event::{Event, KEEP_ALIVE};
 pub use field::{Comment, EventId, EventType, ExtensionField, FieldError};
 pub use shared::SharedStr;
 
