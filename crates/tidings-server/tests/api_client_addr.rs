@@ -1,5 +1,5 @@
-//! A stream's recorded client address: the TCP peer, or the forwarded client behind a trusted
-//! proxy; forwarding headers from untrusted peers are ignored.
+//! Per-stream response details: the recorded client address (TCP peer, or the forwarded client
+//! behind a trusted proxy; spoofed headers from untrusted peers ignored) and configured headers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -58,4 +58,27 @@ async fn trusted_proxy_forwards_the_client_address() {
     let addr = recorded_addr(&url, &hub, "198.51.100.9, 203.0.113.7").await;
     // Walking from the right: 203.0.113.7 is the first hop not trusted, so it is the client.
     assert_eq!(addr, Some("203.0.113.7".parse().expect("ip")));
+}
+
+#[tokio::test]
+async fn configured_stream_headers_are_sent_with_every_stream() {
+    use http::{HeaderName, HeaderValue};
+    let hub = Hub::new(HubConfig::default());
+    let config = ApiConfig::default()
+        .stream_header(HeaderName::from_static("x-hub-region"), HeaderValue::from_static("eu-1"))
+        .stream_header(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let app = router(hub, config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
+    for path in ["/events?topic=t", "/.well-known/mercure?topic=t"] {
+        let request =
+            http::Request::get(format!("http://{addr}{path}")).body(Empty::new()).expect("request");
+        let response = client.request(request).await.expect("response");
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["x-hub-region"], "eu-1", "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream", "{path}");
+    }
 }

@@ -96,6 +96,7 @@ pub struct ApiConfig {
     pub(crate) subscriptions: bool,
     pub(crate) link: Option<HeaderValue>,
     pub(crate) trusted_proxies: crate::client_addr::TrustedProxies,
+    pub(crate) stream_headers: Arc<http::HeaderMap>,
 }
 
 impl Default for ApiConfig {
@@ -112,6 +113,7 @@ impl Default for ApiConfig {
             subscriptions: false,
             link: None,
             trusted_proxies: crate::client_addr::TrustedProxies::none(),
+            stream_headers: Arc::default(),
         }
     }
 }
@@ -154,6 +156,20 @@ impl ApiConfig {
     /// ```
     pub fn trusted_proxies(mut self, proxies: crate::client_addr::TrustedProxies) -> Self {
         self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Adds a header to every SSE stream response (native and Mercure), after the hub's own
+    /// headers, so it may also replace one of them (e.g. `Cache-Control`). Default: none.
+    ///
+    /// ```
+    /// use http::{HeaderName, HeaderValue};
+    /// let config = tidings_server::api::ApiConfig::default()
+    ///     .stream_header(HeaderName::from_static("x-hub"), HeaderValue::from_static("eu-1"));
+    /// # drop(config);
+    /// ```
+    pub fn stream_header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
+        Arc::make_mut(&mut self.stream_headers).insert(name, value);
         self
     }
 

@@ -264,5 +264,8 @@ pub(crate) fn open_stream(
     if state.config.base64_data {
         headers.insert(DATA_ENCODING_HEADER, HeaderValue::from_static("base64"));
     }
+    for (name, value) in state.config.stream_headers.iter() {
+        headers.insert(name.clone(), value.clone());
+    }
     Ok(response)
 }
