@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -258,7 +259,18 @@ struct FieldState {
     pending_id: Option<EventId>,
     /// The spec's "last event ID string" of the event source: the last event ID buffer as of
     /// the last dispatch. An `id` seen in an event that never completes does not reach it.
+    /// Stale while `last_id_in_piece` is set.
     last_event_id: EventId,
+    /// The last event ID string when it is a part of the front piece, as a range in it: set by
+    /// the in-place parser ([`FieldState::common_lines`]), which then gives each event its own
+    /// handle on the id but keeps none itself. That saves two reference-count operations per
+    /// event (one increment, and the decrement of the id it replaces). Turned into
+    /// `last_event_id` before the piece is dropped and before any other code reads the id
+    /// (see [`Decoder::settle_last_id`]).
+    last_id_in_piece: Option<Range<usize>>,
+    /// `last_event_id` made on demand for [`Decoder::last_event_id`] (which only has `&self`)
+    /// while `last_id_in_piece` is set; cleared whenever that changes.
+    last_id_cache: OnceLock<EventId>,
     unknown: Vec<(String, String)>,
     /// Skipping the rest of an oversized event until the blank line that ends it.
     discarding: bool,
@@ -346,6 +358,8 @@ impl Decoder {
                 event_type: SharedStr::default(),
                 pending_id: None,
                 last_event_id: EventId::empty(),
+                last_id_in_piece: None,
+                last_id_cache: OnceLock::new(),
                 unknown: Vec::new(),
                 discarding: false,
                 discarding_mid_line: false,
@@ -368,6 +382,7 @@ impl Decoder {
     /// ```
     #[must_use]
     pub fn resuming_after(mut self, last_event_id: EventId) -> Self {
+        self.settle_last_id();
         self.fields.pending_id = None;
         self.fields.last_event_id = last_event_id;
         self
@@ -377,7 +392,31 @@ impl Decoder {
     /// This is what a client sends as `Last-Event-ID` when it reconnects.
     #[must_use]
     pub fn last_event_id(&self) -> &EventId {
-        &self.fields.last_event_id
+        match (&self.fields.last_id_in_piece, self.pieces.front()) {
+            (Some(range), Some(Piece::Text(piece))) => {
+                self.fields.last_id_cache.get_or_init(|| id_in(piece, range.clone()))
+            }
+            _ => &self.fields.last_event_id,
+        }
+    }
+
+    /// Turns a last event id kept as a range in the front piece into an [`EventId`] of its
+    /// own; called before that piece is dropped and before code other than the in-place parser
+    /// reads or replaces the id.
+    fn settle_last_id(&mut self) {
+        if let Some(range) = self.fields.last_id_in_piece.take() {
+            self.fields.last_id_cache.take();
+            if let Some(Piece::Text(piece)) = self.pieces.front() {
+                self.fields.last_event_id = id_in(piece, range);
+            }
+        }
+    }
+
+    /// Drops the front piece (its last event id, if it holds it, is settled first).
+    fn pop_piece(&mut self) {
+        self.settle_last_id();
+        self.pieces.pop_front();
+        self.piece_pos = 0;
     }
 
     /// Bytes held for the event in progress: the unparsed rest of the stream (normally a
@@ -514,8 +553,7 @@ impl Decoder {
     /// Drops pieces that have been parsed to their end.
     fn drop_spent_pieces(&mut self) {
         while self.pieces.front().is_some_and(|piece| self.piece_pos >= piece.bytes().len()) {
-            self.pieces.pop_front();
-            self.piece_pos = 0;
+            self.pop_piece();
         }
     }
 
@@ -593,6 +631,7 @@ impl Decoder {
                     }
                 }
                 self.pos = next;
+                self.settle_last_id();
                 let line = Line { bytes: &self.buf[line_start..line_end], text: None };
                 if let Some(streamed) = self.fields.streamed.take() {
                     self.fields.end_streamed_data(streamed, line)?;
@@ -615,8 +654,7 @@ impl Decoder {
             self.piece_pos = line_start;
             if line_start == bytes.len() {
                 // Used up; pieces are popped as they run out.
-                self.pieces.pop_front();
-                self.piece_pos = 0;
+                self.pop_piece();
                 match item {
                     Some(item) => return Ok(Some(item)),
                     None => continue,
@@ -641,6 +679,11 @@ impl Decoder {
             }
             self.piece_pos = next;
             let spent = next == bytes.len();
+            // The general path reads and replaces the last event id as an `EventId`.
+            if let Some(range) = self.fields.last_id_in_piece.take() {
+                self.fields.last_id_cache.take();
+                self.fields.last_event_id = id_in(piece, range);
+            }
             let line = Line {
                 bytes: &bytes[line_start..line_end],
                 // Line ends are ASCII, so they are character boundaries of the piece's text.
@@ -654,8 +697,7 @@ impl Decoder {
                 None => self.fields.line(line),
             };
             if spent {
-                self.pieces.pop_front();
-                self.piece_pos = 0;
+                self.pop_piece();
             }
             if let Some(item) = item? {
                 return Ok(Some(item));
@@ -743,6 +785,7 @@ impl Decoder {
     /// # Ok::<(), tidings_codec::DecodeError>(())
     /// ```
     pub fn finish(&mut self) -> bool {
+        self.settle_last_id();
         let pending = self.pos < self.buf.len()
             || self.pieces_len() > 0
             || self.fields.data_len() > 0
@@ -934,49 +977,76 @@ impl FieldState {
     /// the first other line (or one that would break the size limit, or an incomplete one),
     /// leaving `*at` at its start for the general path, or at a dispatched event, leaving
     /// `*at` after its blank line.
+    ///
+    /// Ids stay ranges in the piece here: an `id` line's value becomes an [`EventId`] only for
+    /// the event that carries it, and the decoder keeps the range (`last_id_in_piece`).
     fn common_lines(&mut self, piece: &SharedStr, bytes: &[u8], at: &mut usize) -> Option<Item> {
         if self.discarding || self.streamed.is_some() {
             return None;
         }
         let max = self.config.max_event_size;
         let mut pending = self.pending_size();
-        loop {
+        // The last event ID buffer, when an `id` line of this piece set it in this call.
+        let mut id_here: Option<Range<usize>> = None;
+        let stop = loop {
             let start = *at;
-            let found = find_line_end(&bytes[start..])?;
+            let Some(found) = find_line_end(&bytes[start..]) else { break None };
             let end = start + found;
             // The checks of `line` that could fail here go to `line` instead, as does a CR.
             if bytes[end] != b'\n' || pending + found > max {
-                return None;
+                break None;
             }
             if found == 0 {
                 *at = end + 1;
-                if let Some(item) = self.dispatch() {
-                    return Some(item);
+                // Dispatch step 1: the last event ID string becomes the buffer.
+                if let Some(range) = id_here.take() {
+                    self.pending_id = None;
+                    self.last_id_in_piece = Some(range);
+                    self.last_id_cache.take();
+                } else if let Some(id) = self.pending_id.take() {
+                    self.last_id_in_piece = None;
+                    self.last_id_cache.take();
+                    self.last_event_id = id;
                 }
-                pending = self.pending_size();
-                continue;
+                if self.data.is_empty() && self.data_one.is_none() {
+                    // Step 2: no data, no event; the type buffer is reset.
+                    self.event_type = SharedStr::default();
+                    self.unknown.clear();
+                    pending = self.pending_size();
+                    continue;
+                }
+                let last_event_id = match &self.last_id_in_piece {
+                    Some(range) => id_in(piece, range.clone()),
+                    None => self.last_event_id.clone(),
+                };
+                break self.dispatch_with(last_event_id);
             }
             let line = &bytes[start..end];
-            let colon = find_colon(line)?;
+            let Some(colon) = find_colon(line) else { break None };
             let value = start + after_one_space(line, colon + 1)..end;
             match &line[..colon] {
                 b"data" if self.data.is_empty() && self.data_one.is_none() => {
                     if pending + value.len() + 1 > max {
-                        return None;
+                        break None;
                     }
-                    let data = piece.slice(value)?;
+                    let Some(data) = piece.slice(value) else { break None };
                     pending += data.len() + 1;
                     self.data_one = Some(data);
                 }
                 b"id" => {
                     if !has_nul(&bytes[value.clone()]) {
-                        self.pending_id = Some(EventId::from_line_value(piece.slice(value)?));
+                        id_here = Some(value);
                     }
                 }
-                _ => return None,
+                _ => break None,
             }
             *at = end + 1;
+        };
+        if let Some(range) = id_here {
+            // The event goes on past this call: its id is an `EventId` from here on.
+            self.pending_id = Some(id_in(piece, range));
         }
+        stop
     }
 
     /// Processes one complete line (without its line ending).
@@ -1079,21 +1149,29 @@ impl FieldState {
 
     /// WHATWG "dispatch the event".
     fn dispatch(&mut self) -> Option<Item> {
+        debug_assert!(self.last_id_in_piece.is_none(), "settled before the general path");
         // 1. "Set the last event ID string of the event source to the value of the last event
         //    ID buffer. The buffer does not get reset."
         if let Some(id) = self.pending_id.take() {
             self.last_event_id = id;
         }
-        // 2. "If the data buffer is an empty string, set the data buffer and the event type
-        //    buffer to the empty string and return."
+        if self.data.is_empty() && self.data_one.is_none() {
+            // 2. "If the data buffer is an empty string, set the data buffer and the event
+            //    type buffer to the empty string and return."
+            self.event_type = SharedStr::default();
+            self.unknown.clear();
+            return None;
+        }
+        let last_event_id = self.last_event_id.clone();
+        self.dispatch_with(last_event_id)
+    }
+
+    /// Dispatch steps 3 to 6 for a non-empty data buffer; `last_event_id` is the event
+    /// source's last event ID string after step 1.
+    fn dispatch_with(&mut self, last_event_id: EventId) -> Option<Item> {
         let data = match self.data_one.take() {
             // 3. A single line's buffer is its value plus LF; without the LF it is the value.
             Some(one) => one,
-            None if self.data.is_empty() => {
-                self.event_type = SharedStr::default();
-                self.unknown.clear();
-                return None;
-            }
             None => {
                 // 3. "If the data buffer's last character is a U+000A LINE FEED (LF)
                 //    character, then remove the last character from the data buffer."
@@ -1117,7 +1195,7 @@ impl FieldState {
         Some(Item::Event(MessageEvent {
             kind,
             data,
-            last_event_id: self.last_event_id.clone(),
+            last_event_id,
             unknown_fields: std::mem::take(&mut self.unknown),
         }))
     }
@@ -1144,6 +1222,11 @@ fn find_line_end(bytes: &[u8]) -> Option<usize> {
         Some(b'\n' | b'\r') => Some(0),
         _ => memchr::memchr2(b'\n', b'\r', bytes),
     }
+}
+
+/// The id at `range` of `piece` (a range the parser took from an `id` line of that piece).
+fn id_in(piece: &SharedStr, range: Range<usize>) -> EventId {
+    piece.slice(range).map_or_else(EventId::empty, EventId::from_line_value)
 }
 
 /// Whether `value` holds NUL. Ids are short: the standard library's scan beats the setup of a
@@ -1263,7 +1346,9 @@ mod tests {
             seen.push(format!("pushed, buffered {}", decoder.buffered_len()));
             loop {
                 let result = decoder.next_item();
-                seen.push(format!("{result:?}"));
+                // The id is read after every step: the in-place parser keeps it as a range in
+                // its piece and makes it on demand.
+                seen.push(format!("{result:?}, last id {:?}", decoder.last_event_id()));
                 if result == Ok(None) {
                     break;
                 }
@@ -1285,6 +1370,8 @@ mod tests {
         b": comment\nevent: e\ndata: \xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\xE2\x82\xAC\n\n",
         b"\xEF\xBB\xBFdata: bom\r\n\r\n\xEF\xBB\xBFdata: second bom kept\n\n",
         b"data: a\rdata: b\r\rid: \xC3\xA9\r\rid: x\0y\rdata\r\r",
+        b"id: 1\ndata: a\n\ndata: b\n\nid: 22\nid\n\ndata: c\nid: 3\n\n: c\nid: 4\n",
+        b"id: 5\ndata: x\nid: 6\nevent: e\n\nid: 7\r\ndata: y\n\ndata: z\n\n",
     ];
 
     fn configs() -> Vec<DecoderConfig> {
@@ -1436,6 +1523,30 @@ mod tests {
         assert!(first.data.shares_buffer_with(&second.data));
         assert!(first.data.shares_buffer_with(&second.last_event_id.shared()));
         assert!(first.data.shares_buffer_with(&decoder.last_event_id().shared()));
+    }
+
+    #[test]
+    fn the_last_event_id_is_right_between_events_and_after_its_chunk_is_gone() {
+        let mut decoder = Decoder::new();
+        decoder.piece_min = 0;
+        decoder.push(b"id: first\ndata: 1\n\ndata: 2\n\nid: second\ndata: 3\n\nid: third\nda");
+        for expected in ["first", "first", "second"] {
+            let event = next_event(&mut decoder);
+            assert_eq!(event.last_event_id, expected);
+            assert_eq!(decoder.last_event_id(), &event.last_event_id);
+        }
+        assert_eq!(decoder.next_item(), Ok(None));
+        // The chunk is used up and dropped; the id it held is kept (the third one is not
+        // dispatched yet).
+        decoder.push(b"ta: 4\n\ndata: 5\n\n");
+        assert_eq!(decoder.last_event_id(), "second");
+        assert_eq!(next_event(&mut decoder).last_event_id, "third");
+        assert_eq!(next_event(&mut decoder).last_event_id, "third");
+        assert_eq!(decoder.last_event_id(), "third");
+        decoder.push(b"id: fourth\ndata: 6\n");
+        assert_eq!(decoder.next_item(), Ok(None));
+        assert!(decoder.finish(), "the undispatched event is discarded with its id");
+        assert_eq!(decoder.last_event_id(), "third");
     }
 
     #[test]
