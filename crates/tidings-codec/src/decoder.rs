@@ -1526,6 +1526,14 @@ mod tests {
     }
 
     #[test]
+    fn a_decoder_and_its_events_can_move_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Decoder>();
+        send_sync::<MessageEvent>();
+        send_sync::<SharedStr>();
+    }
+
+    #[test]
     fn the_last_event_id_is_right_between_events_and_after_its_chunk_is_gone() {
         let mut decoder = Decoder::new();
         decoder.piece_min = 0;
