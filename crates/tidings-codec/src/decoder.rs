@@ -116,8 +116,8 @@ pub enum DecodeError {
 pub struct MessageEvent {
     /// The `event:` field, or `None` when absent or empty (the type is then `message`).
     pub kind: Option<EventType>,
-    /// The data lines joined with LF (no trailing LF). Single-line data is a slice of the
-    /// chunk it arrived in, shared rather than copied (see [`SharedStr`]).
+    /// The data lines joined with LF (no trailing LF). Single-line data is a part of the text
+    /// of the chunk it arrived in, shared rather than copied (see [`SharedStr`]).
     pub data: SharedStr,
     /// The stream's last event id at dispatch: from this event's `id:` field or an earlier one.
     pub last_event_id: EventId,
@@ -169,10 +169,11 @@ impl Item {
 /// returns `Ok(None)` ("need more bytes"). At end of stream call [`Decoder::finish`], which
 /// discards an incomplete trailing event as the spec requires.
 ///
-/// A chunk is checked for valid UTF-8 once, as a whole, and events are parsed out of it in
-/// place: a single-line event's data and its id are slices of the chunk ([`SharedStr`]), not
-/// copies. Lines that straddle two chunks, chunks that are not valid UTF-8 and small chunks
-/// go through a line buffer instead, with the same result.
+/// A chunk is checked for valid UTF-8 once, as a whole, its text is copied once into a shared
+/// buffer, and events are parsed out of that in place: a single-line event's data and its id
+/// are parts of it ([`SharedStr`]), not copies of their own. Lines that straddle two chunks,
+/// chunks that are not valid UTF-8 and small chunks go through a line buffer instead, with
+/// the same result.
 ///
 /// ```
 /// use tidings_codec::{Decoder, Item};
@@ -225,7 +226,7 @@ impl Default for Decoder {
 #[derive(Debug, Clone)]
 enum Piece {
     /// Valid UTF-8, checked once for the whole chunk: its complete lines are parsed in place
-    /// and their values are slices of it.
+    /// and their values are parts of it.
     Text(SharedStr),
     /// Not valid UTF-8 as a whole (or a few bytes of a character cut at a chunk boundary):
     /// copied into the line buffer when reached, whose lines are decoded one by one.

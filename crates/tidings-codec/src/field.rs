@@ -126,7 +126,7 @@ impl EventId {
 
     /// The decoder's constructor for an `id:` field value, which comes from one line (so it
     /// holds no CR or LF) and which the decoder has checked for NUL: this skips the scans of
-    /// [`EventId::new`]. The value is already shared text (usually a slice of the decoder's
+    /// [`EventId::new`]. The value is already shared text (usually a part of the decoder's
     /// input), so nothing is copied.
     pub(crate) fn from_line_value(value: SharedStr) -> Self {
         debug_assert!(memchr::memchr3(b'\r', b'\n', 0, value.as_bytes()).is_none());

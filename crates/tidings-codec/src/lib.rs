@@ -9,8 +9,9 @@
 //! - [`EventType`], [`EventId`] and [`Comment`] are validated field values: they cannot hold
 //!   the line breaks (or, for ids, the NUL) that would corrupt the stream.
 //! - [`Decoder`] is incremental: push chunks split anywhere, pull [`Item`]s (events, comments,
-//!   retry hints), with a bounded event size. It checks each chunk's UTF-8 once and slices
-//!   events out of it: decoded data and ids are [`SharedStr`]s sharing the input's memory.
+//!   retry hints), with a bounded event size. It checks each chunk's UTF-8 once and parses
+//!   events in place: decoded data and ids are [`SharedStr`]s, parts of one shared copy of
+//!   the chunk's text.
 //! - With the `serde` feature, `Event::json` and `MessageEvent::json` carry JSON data.
 //!
 //! What it is not: a client (reconnection lives in `tidings-client`) or a server.
