@@ -1169,6 +1169,7 @@ impl FieldState {
 
     /// Dispatch steps 3 to 6 for a non-empty data buffer; `last_event_id` is the event
     /// source's last event ID string after step 1.
+    #[inline(always)]
     fn dispatch_with(&mut self, last_event_id: EventId) -> Option<Item> {
         let data = match self.data_one.take() {
             // 3. A single line's buffer is its value plus LF; without the LF it is the value.
