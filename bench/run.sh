@@ -8,7 +8,7 @@
 # every run and the load average before it; bench/report.py turns a results directory into
 # tables of medians and the plot.
 #
-#   bench/run.sh                        # everything: scenarios 1-3 x3, plot points x1
+#   bench/run.sh                        # everything: scenarios 1, 2, 3, 3p x3, plot points x1
 #   SCENARIOS="1 3" HUBS=tidings bench/run.sh
 #   SMOKE=1 bench/run.sh                # tiny sizes, checks the scripts in a minute
 #
@@ -21,12 +21,14 @@ BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
 source "$BENCH_DIR/hubs.sh"
 
 HUBS=${HUBS:-tidings nchan pushpin}
-SCENARIOS=${SCENARIOS:-1 2 3 plot}
+SCENARIOS=${SCENARIOS:-1 2 3 3p plot}
 REPEATS=${REPEATS:-3}
 PLOT_REPEATS=${PLOT_REPEATS:-1}
 PLOT_COUNTS=${PLOT_COUNTS:-100 300 1000 3000 10000}
 # Deliveries per plot point: events = PLOT_DELIVERIES / subscribers, at most 20 000.
-PLOT_DELIVERIES=${PLOT_DELIVERIES:-2000000}
+PLOT_DELIVERIES=${PLOT_DELIVERIES:-500000}
+# Publish requests in flight for scenario 3p and the plot (pipelined; pushpin gets 1, see below).
+PIPELINE_WINDOW=${PIPELINE_WINDOW:-1000}
 BENCH_CPU=${BENCH_CPU:-1}
 SMOKE=${SMOKE:-0}
 OUT=${OUT:-$BENCH_DIR/results/$(date -u +%Y%m%dT%H%MZ)}
@@ -61,7 +63,11 @@ one() {
   # pushpin's publish API does not take pipelined requests (it answers the first and drops the
   # connection), so its publisher sends one at a time; and its subscribe path goes through the
   # Python GRIP backend, whose listen backlog is 5, so connects are made a few at a time.
-  [ "$hub" = pushpin ] && hub_flags=(--publish-window 1 --connect-concurrency 4)
+  if [ "$hub" = pushpin ]; then
+    hub_flags=(--publish-window 1 --connect-concurrency 4)
+  elif [ "$scenario" = 3p ] || [ "$scenario" = plot ]; then
+    hub_flags=(--publish-window "$PIPELINE_WINDOW")
+  fi
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   pids=$(hub_start "$hub")
   taskset -c "$BENCH_CPU" "$TIDINGS_BIN" bench --preset "$hub" --jwt-key "$BENCH_JWT_KEY" \
@@ -87,15 +93,19 @@ trap 'for h in $HUBS; do hub_stop "$h" >/dev/null 2>&1 || true; done' EXIT
 
 for scenario in $SCENARIOS; do
   case "$scenario" in
-    1 | 2 | 3)
+    1 | 2 | 3 | 3p)
       for rep in $(seq "$REPEATS"); do
         for hub in $HUBS; do
+          # 3p is scenario 3 with pipelined publishing, which pushpin's publish API refuses.
+          [ "$scenario" = 3p ] && [ "$hub" = pushpin ] && continue
           case "$scenario" in
             1) one "$hub-s1-r$rep" "$hub" 1 "$rep" "$(scale 1000)" "$(scale 2000)" 1000 \
                  --drain-timeout 30 --max-duration 120 ;;
             2) one "$hub-s2-r$rep" "$hub" 2 "$rep" "$(scale 10000)" 100 50 \
                  --settle 3 --connect-rate 2500 --drain-timeout 30 --max-duration 120 ;;
             3) one "$hub-s3-r$rep" "$hub" 3 "$rep" "$(scale 100)" "$(scale 20000)" max \
+                 --drain-timeout 60 --max-duration 180 ;;
+            3p) one "$hub-s3p-r$rep" "$hub" 3p "$rep" "$(scale 100)" "$(scale 20000)" max \
                  --drain-timeout 60 --max-duration 180 ;;
           esac
         done
