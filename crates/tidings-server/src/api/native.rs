@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::publish::{EventSpec, build_message, publish_error};
 use super::request::{
     Flavor, has_media_type, identify, open_stream, parse_selectors, query_pairs, read_body,
-    start_from, unsupported_media_type,
+    start_from, subscribe_to_query_topics, unsupported_media_type,
 };
 use super::{ApiError, AppState};
 
@@ -19,12 +19,7 @@ pub(crate) async fn subscribe_query(
     State(state): State<AppState>,
     parts: Parts,
 ) -> Result<Response, ApiError> {
-    let identity = identify(&state, &parts, state.config.allow_anonymous)?;
-    let pairs = query_pairs(&parts);
-    let topics = pairs.iter().filter(|(k, _)| k == "topic").map(|(_, v)| v.as_str());
-    let selectors = parse_selectors(&state, topics)?;
-    let start = start_from(&parts, &pairs)?;
-    open_stream(&state, &parts, &identity, selectors, start, Flavor::Native)
+    subscribe_to_query_topics(&state, &parts, Flavor::Native)
 }
 
 /// `GET /events/pets`: the topic `pets` and its whole subtree (`pets/**`), like sseserver's

@@ -195,6 +195,22 @@ pub(crate) enum Flavor {
 }
 
 /// Opens the subscription and builds the streaming response with the SSE headers.
+/// Subscribes to every `topic` query parameter: the body of both `GET /events?topic=…` and
+/// Mercure's `GET /.well-known/mercure?topic=…`. Credentials are checked first (401), then
+/// topics (400), in the Mercure reference hub's order.
+pub(crate) fn subscribe_to_query_topics(
+    state: &AppState,
+    parts: &Parts,
+    flavor: Flavor,
+) -> Result<Response, ApiError> {
+    let identity = identify(state, parts, state.config.allow_anonymous)?;
+    let pairs = query_pairs(parts);
+    let topics = pairs.iter().filter(|(k, _)| k == "topic").map(|(_, v)| v.as_str());
+    let selectors = parse_selectors(state, topics)?;
+    let start = start_from(parts, &pairs)?;
+    open_stream(state, parts, &identity, selectors, start, flavor)
+}
+
 pub(crate) fn open_stream(
     state: &AppState,
     parts: &Parts,
