@@ -394,26 +394,7 @@ impl Hub {
     ///
     /// See [`Hub`] for an example.
     pub fn publish(&self, message: Message) -> Result<Published, PublishError> {
-        let started = std::time::Instant::now();
-        let now = self.now();
-        let mut wake = Vec::new();
-        let published = {
-            let mut core = lock(&self.inner.core);
-            let published = core.publish(message, now)?;
-            for shard in &self.inner.shards {
-                let mut state = lock(shard);
-                // Cannot fail: every shard is fed only from here, under the core lock, in
-                // sequence order.
-                let _ = state.shard.fan_out(&published);
-                state.collect_wakers(&mut wake);
-            }
-            published
-        };
-        for waker in wake {
-            waker.wake();
-        }
-        self.inner.publish_latency.record(started.elapsed());
-        Ok(published)
+        self.publish_with(|core, now| core.publish(message, now), std::slice::from_ref)
     }
 
     /// Publishes several messages as one batch, all or nothing: when one is refused (a
@@ -439,22 +420,41 @@ impl Hub {
         &self,
         messages: impl IntoIterator<Item = Message>,
     ) -> Result<Vec<Published>, PublishError> {
+        self.publish_with(
+            |core, now| {
+                let mut published = Vec::new();
+                core.publish_batch(messages, now, &mut published).map(|()| published)
+            },
+            Vec::as_slice,
+        )
+    }
+
+    /// The publish path shared by [`Hub::publish`] and [`Hub::publish_batch`]: `append` puts
+    /// the events into history under the core lock; they are then fanned out to every shard
+    /// while that lock is still held (so shards see sequence order), and the woken
+    /// connections are woken after every lock is released.
+    fn publish_with<T>(
+        &self,
+        append: impl FnOnce(&mut tidings_broker::Hub, Timestamp) -> Result<T, PublishError>,
+        events: impl Fn(&T) -> &[Published],
+    ) -> Result<T, PublishError> {
         let started = std::time::Instant::now();
         let now = self.now();
         let mut wake = Vec::new();
-        let mut published = Vec::new();
-        {
+        let published = {
             let mut core = lock(&self.inner.core);
-            core.publish_batch(messages, now, &mut published)?;
+            let published = append(&mut core, now)?;
             for shard in &self.inner.shards {
                 let mut state = lock(shard);
-                for event in &published {
-                    // Cannot fail, as in `publish`.
+                for event in events(&published) {
+                    // Cannot fail: every shard is fed only from here, under the core lock,
+                    // in sequence order.
                     let _ = state.shard.fan_out(event);
                 }
                 state.collect_wakers(&mut wake);
             }
-        }
+            published
+        };
         for waker in wake {
             waker.wake();
         }
