@@ -12,7 +12,10 @@
 //! yields owned events (`'static`, no borrow of the decoder or the input): the peers' data is
 //! a `String`, tidings' a `SharedStr` that shares the input chunk. Each event is dropped inside
 //! the timed loop. `tidings_push` is tidings fed borrowed slices (`Decoder::push`, which must
-//! copy). The peers are `Stream` adapters: they are polled directly with a no-op waker over an
+//! copy). `tidings_borrowed` is tidings' borrowed API (`Decoder::next_item_ref`): its events
+//! borrow the decoder instead of being owned, so it is not the owned-event comparison, and is
+//! reported as its own row. `encode::tidings_encode_into` appends every frame to one reused
+//! buffer (`Event::encode_into`) instead of allocating one `Bytes` per frame. The peers are `Stream` adapters: they are polled directly with a no-op waker over an
 //! always-ready in-memory stream, so no executor or I/O is measured.
 //! Before timing, each decoder's output is checked against the events that produced the input,
 //! so a decoder that skipped work would fail rather than look fast.
@@ -26,7 +29,7 @@ use bytes::{Bytes, BytesMut};
 use divan::Bencher;
 use divan::counter::{BytesCount, ItemsCount};
 use futures_core::Stream;
-use tidings_codec::{Decoder, Event, EventId, Item};
+use tidings_codec::{Decoder, Event, EventId, Item, ItemRef};
 
 /// Read size the decoders are fed: one TLS record, a common socket read.
 const CHUNK: usize = 16 * 1024;
@@ -174,6 +177,25 @@ impl Decode for Tidings {
     }
 }
 
+/// tidings' borrowed API: events lent by the decoder (`Decoder::next_item_ref`), not owned;
+/// chunks handed over as in [`Tidings`].
+struct TidingsBorrowed;
+
+impl Decode for TidingsBorrowed {
+    fn decode(chunks: &[Bytes], mut each: impl FnMut(&str, &str)) {
+        let mut decoder = Decoder::new();
+        for chunk in chunks {
+            decoder.push_bytes(chunk.clone());
+            while let Some(item) = decoder.next_item_ref().expect("the input is valid") {
+                if let ItemRef::Event(event) = item {
+                    each(event.last_event_id, event.data);
+                }
+            }
+        }
+        assert!(!decoder.finish(), "the input ends on an event boundary");
+    }
+}
+
 /// tidings, handed each chunk as a borrowed slice (`Decoder::push`, which copies it).
 struct TidingsPush;
 
@@ -251,6 +273,11 @@ mod decode {
     }
 
     #[divan::bench(args = Size::ALL)]
+    fn tidings_borrowed(bencher: Bencher, size: Size) {
+        bench_decode::<TidingsBorrowed>(bencher, size);
+    }
+
+    #[divan::bench(args = Size::ALL)]
     fn tidings_push(bencher: Bencher, size: Size) {
         bench_decode::<TidingsPush>(bencher, size);
     }
@@ -283,6 +310,28 @@ mod encode {
             .bench_local_values(encode_tidings);
     }
 
+    /// One writer appending every frame to its own reusable buffer (`Event::encode_into`),
+    /// as a single connection's writer would before a socket write: no allocation per frame.
+    /// The buffer is cleared, not freed, between iterations, as such a writer's would be after
+    /// each write.
+    #[divan::bench(args = Size::ALL)]
+    fn tidings_encode_into(bencher: Bencher, size: Size) {
+        let events = Workload::new(size).tidings_events();
+        let frames: Vec<u8> = events.iter().flat_map(Event::encode).collect();
+        let mut out = BytesMut::new();
+        encode_tidings_into(events.clone(), &mut out);
+        assert!(out[..] == frames[..], "encode_into differs from encode");
+        bencher
+            .counter(BytesCount::new(frames.len()))
+            .counter(ItemsCount::new(size.count()))
+            .with_inputs(|| events.clone())
+            .bench_local_values(|events| {
+                out.clear();
+                encode_tidings_into(events, &mut out);
+                black_box(out.len())
+            });
+    }
+
     #[divan::bench(args = Size::ALL)]
     fn sse_stream(bencher: Bencher, size: Size) {
         let events = Workload::new(size).sse_stream_events();
@@ -301,6 +350,13 @@ mod encode {
     #[inline(never)]
     fn encode_tidings(events: Vec<Event>) -> Vec<Bytes> {
         events.into_iter().map(|event| event.encode()).collect()
+    }
+
+    #[inline(never)]
+    fn encode_tidings_into(events: Vec<Event>, out: &mut BytesMut) {
+        for event in events {
+            event.encode_into(out);
+        }
     }
 
     #[inline(never)]

@@ -162,6 +162,118 @@ impl Item {
     }
 }
 
+/// A dispatched event borrowed from the [`Decoder`] ([`Decoder::next_item_ref`]): the same
+/// values as a [`MessageEvent`], read where the decoder holds them, valid until the decoder is
+/// next used.
+///
+/// ```
+/// let mut decoder = tidings_codec::Decoder::new();
+/// decoder.push(b"event: tick\nid: 9\ndata: a\ndata: b\n\n");
+/// let Some(tidings_codec::ItemRef::Event(event)) = decoder.next_item_ref()? else {
+///     panic!("no event")
+/// };
+/// assert_eq!((event.event_type(), event.data, event.last_event_id), ("tick", "a\nb", "9"));
+/// let owned = event.into_owned();
+/// assert_eq!(owned.data, "a\nb");
+/// # Ok::<(), tidings_codec::DecodeError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventRef<'a> {
+    /// The `event:` field, or `None` when absent or empty (the type is then `message`).
+    pub kind: Option<&'a str>,
+    /// The data lines joined with LF (no trailing LF).
+    pub data: &'a str,
+    /// The stream's last event id at dispatch: from this event's `id:` field or an earlier one.
+    pub last_event_id: &'a str,
+    /// Fields the spec does not define, in order, when
+    /// [`DecoderConfig::keep_unknown_fields`] is on; otherwise empty.
+    pub unknown_fields: &'a [(String, String)],
+}
+
+impl EventRef<'_> {
+    /// The event type a browser would dispatch: the `event:` field, or `"message"`.
+    ///
+    /// ```
+    /// let mut decoder = tidings_codec::Decoder::new();
+    /// decoder.push(b"data: x\n\n");
+    /// let item = decoder.next_item_ref()?.expect("an item");
+    /// assert!(matches!(item, tidings_codec::ItemRef::Event(e) if e.event_type() == "message"));
+    /// # Ok::<(), tidings_codec::DecodeError>(())
+    /// ```
+    #[must_use]
+    pub fn event_type(&self) -> &str {
+        self.kind.unwrap_or("message")
+    }
+
+    /// The event as an owned [`MessageEvent`] (its text copied).
+    ///
+    /// ```
+    /// let mut decoder = tidings_codec::Decoder::new();
+    /// decoder.push(b"id: 3\ndata: x\n\n");
+    /// let Some(tidings_codec::ItemRef::Event(event)) = decoder.next_item_ref()? else {
+    ///     panic!("no event")
+    /// };
+    /// assert_eq!(event.into_owned().last_event_id.as_str(), "3");
+    /// # Ok::<(), tidings_codec::DecodeError>(())
+    /// ```
+    #[must_use]
+    pub fn into_owned(self) -> MessageEvent {
+        // The values come from single lines that the decoder parsed: no CR or LF, and an id
+        // without NUL, as the field constructors require.
+        MessageEvent {
+            kind: self.kind.map(|kind| EventType::from_line_value(SharedStr::from(kind))),
+            data: SharedStr::from(self.data),
+            last_event_id: EventId::from_line_value(SharedStr::from(self.last_event_id)),
+            unknown_fields: self.unknown_fields.to_vec(),
+        }
+    }
+}
+
+/// One thing the decoder found in the stream, borrowed from the [`Decoder`]
+/// ([`Decoder::next_item_ref`]); the borrowed form of [`Item`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tidings_codec::{Decoder, ItemRef};
+///
+/// let mut decoder = Decoder::new();
+/// decoder.push(b"retry: 250\n: note\n");
+/// assert_eq!(decoder.next_item_ref()?, Some(ItemRef::Retry(Duration::from_millis(250))));
+/// assert_eq!(decoder.next_item_ref()?, Some(ItemRef::Comment("note")));
+/// assert_eq!(decoder.next_item_ref()?, None);
+/// # Ok::<(), tidings_codec::DecodeError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ItemRef<'a> {
+    /// A dispatched event (a blank line ended a block with at least one `data` field).
+    Event(EventRef<'a>),
+    /// A comment line's text, after the colon and one optional leading space.
+    Comment(&'a str),
+    /// A valid `retry:` field: the client's new reconnection delay, effective at once.
+    Retry(Duration),
+}
+
+impl ItemRef<'_> {
+    /// The item as an owned [`Item`] (its text copied).
+    ///
+    /// ```
+    /// let mut decoder = tidings_codec::Decoder::new();
+    /// decoder.push(b": hi\n");
+    /// let item = decoder.next_item_ref()?.map(tidings_codec::ItemRef::into_owned);
+    /// assert_eq!(item, Some(tidings_codec::Item::Comment("hi".into())));
+    /// # Ok::<(), tidings_codec::DecodeError>(())
+    /// ```
+    #[must_use]
+    pub fn into_owned(self) -> Item {
+        match self {
+            ItemRef::Event(event) => Item::Event(event.into_owned()),
+            ItemRef::Comment(text) => Item::Comment(text.to_owned()),
+            ItemRef::Retry(after) => Item::Retry(after),
+        }
+    }
+}
+
 /// Incremental SSE decoder.
 ///
 /// Push byte chunks of any size with [`Decoder::push`] (or hand over owned chunks, such as an
@@ -280,6 +392,8 @@ struct FieldState {
     discarding_mid_line: bool,
     /// The `data` line being read has its value so far in `data` already.
     streamed: Option<StreamedLine>,
+    /// What the last item of [`Decoder::next_item_ref`] lends out.
+    lent: Lent,
 }
 
 /// A long `data` line that is still arriving. Rather than buffering all of it and copying it
@@ -365,6 +479,7 @@ impl Decoder {
                 discarding: false,
                 discarding_mid_line: false,
                 streamed: None,
+                lent: Lent::default(),
             },
         }
     }
@@ -599,6 +714,86 @@ impl Decoder {
     /// # Errors
     /// [`DecodeError::EventTooLarge`] once per oversized event; call again to continue.
     pub fn next_item(&mut self) -> Result<Option<Item>, DecodeError> {
+        self.next::<Own>()
+    }
+
+    /// [`Decoder::next_item`] without an owned item: the event's data, id, type and unknown
+    /// fields, and a comment's text, are borrowed from the decoder until the next call that
+    /// takes `&mut self`. Nothing is allocated or reference counted per item: single-line
+    /// data and ids are read where they lie in the chunk's text, multi-line data is joined in
+    /// a buffer the decoder reuses. For consumers that only look at each event (a filter, a
+    /// proxy, a load generator); [`ItemRef::into_owned`] keeps one.
+    ///
+    /// The stream is parsed by the same code as for [`Decoder::next_item`], with the same
+    /// results, and the two can be mixed on one decoder.
+    ///
+    /// # Errors
+    /// [`DecodeError::EventTooLarge`] once per oversized event; call again to continue.
+    ///
+    /// ```
+    /// use tidings_codec::{Decoder, ItemRef};
+    ///
+    /// let mut decoder = Decoder::new();
+    /// decoder.push(b": hi\nid: 7\ndata: one\n\ndata: two\ndata: lines\n\n");
+    /// let mut seen = Vec::new();
+    /// while let Some(item) = decoder.next_item_ref()? {
+    ///     match item {
+    ///         ItemRef::Event(event) => seen.push(format!("{} {}", event.last_event_id, event.data)),
+    ///         ItemRef::Comment(text) => seen.push(format!("comment {text}")),
+    ///         _ => {}
+    ///     }
+    /// }
+    /// assert_eq!(seen, ["comment hi", "7 one", "7 two\nlines"]);
+    /// # Ok::<(), tidings_codec::DecodeError>(())
+    /// ```
+    pub fn next_item_ref(&mut self) -> Result<Option<ItemRef<'_>>, DecodeError> {
+        // The previous item's shared values are released, so a quiet decoder does not keep
+        // their chunk alive.
+        self.fields.lent.one = SharedStr::default();
+        self.fields.lent.kind = SharedStr::default();
+        let Some(found) = self.next::<Lend>()? else {
+            return Ok(None);
+        };
+        Ok(Some(self.lent_item(found)))
+    }
+
+    /// The borrowed view of what [`Lend`] recorded: the parts of an event parsed in place are
+    /// in the front piece, which [`Decoder::next`] keeps for that reason; the rest is in
+    /// [`FieldState::lent`] and `last_event_id`.
+    fn lent_item(&self, found: Found) -> ItemRef<'_> {
+        let lent = &self.fields.lent;
+        match found {
+            Found::Retry(after) => ItemRef::Retry(after),
+            Found::Comment => ItemRef::Comment(&lent.comment),
+            Found::Event { data, id } => {
+                let piece = match self.pieces.front() {
+                    Some(Piece::Text(piece)) => piece.as_str(),
+                    _ => "",
+                };
+                // The ranges come from lines of that piece and end next to ASCII bytes, so
+                // they are in bounds and on character boundaries.
+                let data = match data {
+                    LentText::Piece(range) => piece.get(range).unwrap_or_default(),
+                    LentText::One => lent.one.as_str(),
+                    LentText::Joined => lent.joined.as_str(),
+                };
+                let last_event_id = match id {
+                    Some(range) => piece.get(range).unwrap_or_default(),
+                    None => self.fields.last_event_id.as_str(),
+                };
+                ItemRef::Event(EventRef {
+                    kind: (!lent.kind.is_empty()).then_some(lent.kind.as_str()),
+                    data,
+                    last_event_id,
+                    unknown_fields: &lent.unknown,
+                })
+            }
+        }
+    }
+
+    /// The parser behind [`Decoder::next_item`] and [`Decoder::next_item_ref`]; `E` decides
+    /// whether an item is built owned or recorded for lending.
+    fn next<E: Emit>(&mut self) -> Result<Option<E::Out>, DecodeError> {
         loop {
             if !self.bom_checked && !self.strip_bom() {
                 return Ok(None);
@@ -636,7 +831,7 @@ impl Decoder {
                 let line = Line { bytes: &self.buf[line_start..line_end], text: None };
                 if let Some(streamed) = self.fields.streamed.take() {
                     self.fields.end_streamed_data(streamed, line)?;
-                } else if let Some(item) = self.fields.line(line)? {
+                } else if let Some(item) = self.fields.line::<E>(line)? {
                     return Ok(Some(item));
                 }
                 continue;
@@ -651,14 +846,22 @@ impl Decoder {
             };
             let bytes = piece.as_bytes();
             let mut line_start = self.piece_pos;
-            let item = self.fields.common_lines(piece, bytes, &mut line_start);
+            let item = self.fields.common_lines::<E>(piece, bytes, &mut line_start);
             self.piece_pos = line_start;
             if line_start == bytes.len() {
-                // Used up; pieces are popped as they run out.
-                self.pop_piece();
+                // Used up; pieces are popped as they run out, except one that a lent item
+                // still reads from (the next call pops it).
                 match item {
-                    Some(item) => return Ok(Some(item)),
-                    None => continue,
+                    Some(item) => {
+                        if !E::LENDS_PIECE {
+                            self.pop_piece();
+                        }
+                        return Ok(Some(item));
+                    }
+                    None => {
+                        self.pop_piece();
+                        continue;
+                    }
                 }
             }
             if let Some(item) = item {
@@ -695,7 +898,7 @@ impl Decoder {
             };
             let item = match self.fields.streamed.take() {
                 Some(streamed) => self.fields.end_streamed_data(streamed, line).map(|()| None),
-                None => self.fields.line(line),
+                None => self.fields.line::<E>(line),
             };
             if spent {
                 self.pop_piece();
@@ -846,7 +1049,7 @@ impl Decoder {
 
     /// No line ending in the buffer and nothing queued after it: keep the partial line unless
     /// it already breaks the size limit, in which case drop it and skip the rest of its event.
-    fn incomplete_line(&mut self) -> Result<Option<Item>, DecodeError> {
+    fn incomplete_line<T>(&mut self) -> Result<Option<T>, DecodeError> {
         let partial = self.buf.len() - self.pos;
         if self.fields.discarding {
             if partial > 0 {
@@ -979,9 +1182,16 @@ impl FieldState {
     /// leaving `*at` at its start for the general path, or at a dispatched event, leaving
     /// `*at` after its blank line.
     ///
-    /// Ids stay ranges in the piece here: an `id` line's value becomes an [`EventId`] only for
-    /// the event that carries it, and the decoder keeps the range (`last_id_in_piece`).
-    fn common_lines(&mut self, piece: &SharedStr, bytes: &[u8], at: &mut usize) -> Option<Item> {
+    /// Ids and data stay ranges in the piece here: an `id` line's value becomes an [`EventId`]
+    /// only for an owned event that carries it, and the decoder keeps the range
+    /// (`last_id_in_piece`); the data becomes shared text only for an owned event, or when the
+    /// event goes on past this call. A lent event reads both where they are.
+    fn common_lines<E: Emit>(
+        &mut self,
+        piece: &SharedStr,
+        bytes: &[u8],
+        at: &mut usize,
+    ) -> Option<E::Out> {
         if self.discarding || self.streamed.is_some() {
             return None;
         }
@@ -989,6 +1199,8 @@ impl FieldState {
         let mut pending = self.pending_size();
         // The last event ID buffer, when an `id` line of this piece set it in this call.
         let mut id_here: Option<Range<usize>> = None;
+        // The data buffer, when the event's only `data` line so far is in this call.
+        let mut data_here: Option<Range<usize>> = None;
         let stop = loop {
             let start = *at;
             let Some(found) = find_line_end(&bytes[start..]) else { break None };
@@ -1009,30 +1221,28 @@ impl FieldState {
                     self.last_id_cache.take();
                     self.last_event_id = id;
                 }
-                if self.data.is_empty() && self.data_one.is_none() {
+                if data_here.is_none() && self.data.is_empty() && self.data_one.is_none() {
                     // Step 2: no data, no event; the type buffer is reset.
                     self.event_type = SharedStr::default();
                     self.unknown.clear();
                     pending = self.pending_size();
                     continue;
                 }
-                let last_event_id = match &self.last_id_in_piece {
-                    Some(range) => id_in(piece, range.clone()),
-                    None => self.last_event_id.clone(),
-                };
-                break self.dispatch_with(last_event_id);
+                let id = self.last_id_in_piece.clone();
+                break Some(E::event(self, Some(piece), data_here.take(), id));
             }
             let line = &bytes[start..end];
             let Some(colon) = find_colon(line) else { break None };
             let value = start + after_one_space(line, colon + 1)..end;
             match &line[..colon] {
-                b"data" if self.data.is_empty() && self.data_one.is_none() => {
+                b"data"
+                    if data_here.is_none() && self.data.is_empty() && self.data_one.is_none() =>
+                {
                     if pending + value.len() + 1 > max {
                         break None;
                     }
-                    let Some(data) = piece.slice(value) else { break None };
-                    pending += data.len() + 1;
-                    self.data_one = Some(data);
+                    pending += value.len() + 1;
+                    data_here = Some(value);
                 }
                 b"id" => {
                     if !has_nul(&bytes[value.clone()]) {
@@ -1043,15 +1253,18 @@ impl FieldState {
             }
             *at = end + 1;
         };
+        // The event goes on past this call: its id and data are shared text from here on.
         if let Some(range) = id_here {
-            // The event goes on past this call: its id is an `EventId` from here on.
             self.pending_id = Some(id_in(piece, range));
+        }
+        if let Some(range) = data_here {
+            self.data_one = Some(piece.slice(range).unwrap_or_default());
         }
         stop
     }
 
     /// Processes one complete line (without its line ending).
-    fn line(&mut self, line: Line<'_>) -> Result<Option<Item>, DecodeError> {
+    fn line<E: Emit>(&mut self, line: Line<'_>) -> Result<Option<E::Out>, DecodeError> {
         if self.discarding {
             if line.bytes.is_empty() && !self.discarding_mid_line {
                 self.discarding = false;
@@ -1069,14 +1282,14 @@ impl FieldState {
         }
         // "If the line is empty (a blank line): Dispatch the event."
         if bytes.is_empty() {
-            return Ok(self.dispatch());
+            return Ok(self.dispatch::<E>());
         }
         // "If the line starts with a U+003A COLON character (:): Ignore the line."
         // We report it instead (clients may want keep-alives); the text drops one leading space
         // to mirror how the encoder writes `: text`.
         if bytes[0] == b':' {
             let text = line.str(after_one_space(bytes, 1)..bytes.len());
-            return Ok(Some(Item::Comment(text.into_owned())));
+            return Ok(Some(E::comment(self, text)));
         }
         // "If the line contains a U+003A COLON character: collect the characters before the
         // first colon as the field name, after it as the value; if value starts with a U+0020
@@ -1132,7 +1345,7 @@ impl FieldState {
                     let millis = digits.iter().fold(0u64, |acc, digit| {
                         acc.saturating_mul(10).saturating_add(u64::from(digit - b'0'))
                     });
-                    return Ok(Some(Item::Retry(Duration::from_millis(millis))));
+                    return Ok(Some(E::retry(Duration::from_millis(millis))));
                 }
             }
             // "Otherwise: The field is ignored."
@@ -1149,7 +1362,7 @@ impl FieldState {
     }
 
     /// WHATWG "dispatch the event".
-    fn dispatch(&mut self) -> Option<Item> {
+    fn dispatch<E: Emit>(&mut self) -> Option<E::Out> {
         debug_assert!(self.last_id_in_piece.is_none(), "settled before the general path");
         // 1. "Set the last event ID string of the event source to the value of the last event
         //    ID buffer. The buffer does not get reset."
@@ -1163,43 +1376,183 @@ impl FieldState {
             self.unknown.clear();
             return None;
         }
-        let last_event_id = self.last_event_id.clone();
-        self.dispatch_with(last_event_id)
+        Some(E::event(self, None, None, None))
     }
 
-    /// Dispatch steps 3 to 6 for a non-empty data buffer; `last_event_id` is the event
-    /// source's last event ID string after step 1.
+    /// Dispatch step 3 for a data buffer held in `data_one` or `data`: "If the data buffer's
+    /// last character is a U+000A LINE FEED (LF) character, then remove the last character
+    /// from the data buffer." A single line's buffer is its value plus LF, so without the LF
+    /// it is the value.
+    fn take_data(&mut self) -> SharedStr {
+        if let Some(one) = self.data_one.take() {
+            return one;
+        }
+        if self.data.ends_with('\n') {
+            self.data.pop();
+        }
+        if self.data.len() <= COPY_DATA_UP_TO {
+            let data = SharedStr::from(self.data.as_str());
+            self.data.clear();
+            data
+        } else {
+            SharedStr::from(std::mem::take(&mut self.data))
+        }
+    }
+}
+
+/// How the parser hands out what it found: [`Own`] builds [`Item`]s, [`Lend`] records where
+/// an [`ItemRef`]'s parts are. One parser serves both, so they cannot disagree on the spec.
+trait Emit {
+    type Out;
+    /// Whether an item may read from the front piece, which must then stay queued until the
+    /// next call even when it is used up.
+    const LENDS_PIECE: bool;
+
+    /// Dispatch steps 3 to 6 for a non-empty data buffer, after step 1. The data is
+    /// `piece[data]` when it is a range in the piece being parsed in place, else in
+    /// `fields.data_one` or `fields.data`; the last event ID string is `piece[id]` when it is
+    /// a range there, else `fields.last_event_id`.
+    fn event(
+        fields: &mut FieldState,
+        piece: Option<&SharedStr>,
+        data: Option<Range<usize>>,
+        id: Option<Range<usize>>,
+    ) -> Self::Out;
+
+    fn comment(fields: &mut FieldState, text: Cow<'_, str>) -> Self::Out;
+
+    fn retry(after: Duration) -> Self::Out;
+}
+
+/// Owned items ([`Decoder::next_item`]).
+struct Own;
+
+impl Emit for Own {
+    type Out = Item;
+    const LENDS_PIECE: bool = false;
+
+    // Inlined into the in-place parser so the event is built where it is returned (an extra
+    // copy of it on the way out measured slower).
     #[inline(always)]
-    fn dispatch_with(&mut self, last_event_id: EventId) -> Option<Item> {
-        let data = match self.data_one.take() {
-            // 3. A single line's buffer is its value plus LF; without the LF it is the value.
-            Some(one) => one,
-            None => {
-                // 3. "If the data buffer's last character is a U+000A LINE FEED (LF)
-                //    character, then remove the last character from the data buffer."
-                if self.data.ends_with('\n') {
-                    self.data.pop();
-                }
-                if self.data.len() <= COPY_DATA_UP_TO {
-                    let data = SharedStr::from(self.data.as_str());
-                    self.data.clear();
-                    data
-                } else {
-                    SharedStr::from(std::mem::take(&mut self.data))
-                }
-            }
+    fn event(
+        fields: &mut FieldState,
+        piece: Option<&SharedStr>,
+        data: Option<Range<usize>>,
+        id: Option<Range<usize>>,
+    ) -> Item {
+        let data = match (piece, data) {
+            (Some(piece), Some(range)) => piece.slice(range).unwrap_or_default(),
+            _ => fields.take_data(),
+        };
+        // 6. The event's lastEventId is the event source's last event ID string.
+        let last_event_id = match (piece, id) {
+            (Some(piece), Some(range)) => id_in(piece, range),
+            _ => fields.last_event_id.clone(),
         };
         // 5. Type: the event type buffer if not empty, else "message". The buffer came from a
         //    single line, so it holds no CR or LF.
-        let event_type = std::mem::take(&mut self.event_type);
+        let event_type = std::mem::take(&mut fields.event_type);
         let kind = (!event_type.is_empty()).then(|| EventType::from_line_value(event_type));
-        // 6. The event's lastEventId is the event source's last event ID string.
-        Some(Item::Event(MessageEvent {
+        Item::Event(MessageEvent {
             kind,
             data,
             last_event_id,
-            unknown_fields: std::mem::take(&mut self.unknown),
-        }))
+            unknown_fields: std::mem::take(&mut fields.unknown),
+        })
+    }
+
+    fn comment(_: &mut FieldState, text: Cow<'_, str>) -> Item {
+        Item::Comment(text.into_owned())
+    }
+
+    fn retry(after: Duration) -> Item {
+        Item::Retry(after)
+    }
+}
+
+/// Lent items ([`Decoder::next_item_ref`]): the values move into [`FieldState::lent`] (or stay
+/// ranges in the front piece) and [`Decoder::lent_item`] borrows them.
+struct Lend;
+
+/// Where a lent item is.
+enum Found {
+    /// Data and id as [`Emit::event`] describes them; the rest is in [`Lent`].
+    Event {
+        data: LentText,
+        id: Option<Range<usize>>,
+    },
+    /// In `Lent::comment`.
+    Comment,
+    Retry(Duration),
+}
+
+/// Where a lent event's data is.
+enum LentText {
+    /// A range in the front piece.
+    Piece(Range<usize>),
+    /// `Lent::one`.
+    One,
+    /// `Lent::joined`.
+    Joined,
+}
+
+/// The values of the last lent item that are not in a piece. The buffers keep their capacity,
+/// so lending allocates nothing once they have grown.
+#[derive(Debug, Default)]
+struct Lent {
+    /// Single-line data that was shared text already (it arrived through the line buffer, or
+    /// before the call that dispatched it).
+    one: SharedStr,
+    /// Multi-line data; swapped with the data buffer at dispatch, so each keeps its capacity.
+    joined: String,
+    kind: SharedStr,
+    unknown: Vec<(String, String)>,
+    comment: String,
+}
+
+impl Emit for Lend {
+    type Out = Found;
+    const LENDS_PIECE: bool = true;
+
+    #[inline(always)]
+    fn event(
+        fields: &mut FieldState,
+        _: Option<&SharedStr>,
+        data: Option<Range<usize>>,
+        id: Option<Range<usize>>,
+    ) -> Found {
+        let data = match data {
+            Some(range) => LentText::Piece(range),
+            None => match fields.data_one.take() {
+                Some(one) => {
+                    fields.lent.one = one;
+                    LentText::One
+                }
+                None => {
+                    // Step 3: the trailing LF goes (see `FieldState::take_data`).
+                    if fields.data.ends_with('\n') {
+                        fields.data.pop();
+                    }
+                    std::mem::swap(&mut fields.data, &mut fields.lent.joined);
+                    fields.data.clear();
+                    LentText::Joined
+                }
+            },
+        };
+        fields.lent.kind = std::mem::take(&mut fields.event_type);
+        fields.lent.unknown.clear();
+        std::mem::swap(&mut fields.unknown, &mut fields.lent.unknown);
+        Found::Event { data, id }
+    }
+
+    fn comment(fields: &mut FieldState, text: Cow<'_, str>) -> Found {
+        fields.lent.comment.clear();
+        fields.lent.comment.push_str(&text);
+        Found::Comment
+    }
+
+    fn retry(after: Duration) -> Found {
+        Found::Retry(after)
     }
 }
 
@@ -1319,6 +1672,10 @@ mod tests {
         Pieces,
         /// `push_bytes`, every chunk kept as a piece without a copy.
         Owned,
+        /// As `Pieces`, items pulled with `next_item_ref` (made owned to compare them).
+        PiecesLent,
+        /// As `Pieces`, `next_item` and `next_item_ref` by turns.
+        PiecesAlternating,
     }
 
     /// Everything observable about decoding `chunks`: each result of `next_item` (items and
@@ -1337,17 +1694,28 @@ mod tests {
         decoder.stream_data_after = stream_data_after;
         decoder.piece_min = match feed {
             Feed::Copied => usize::MAX,
-            Feed::Pieces | Feed::Owned => 0,
+            Feed::Pieces | Feed::Owned | Feed::PiecesLent | Feed::PiecesAlternating => 0,
         };
         let mut seen = Vec::new();
+        let mut calls = 0usize;
         for chunk in chunks {
             match feed {
-                Feed::Copied | Feed::Pieces => decoder.push(chunk),
                 Feed::Owned => decoder.push_bytes(Bytes::copy_from_slice(chunk)),
+                _ => decoder.push(chunk),
             }
             seen.push(format!("pushed, buffered {}", decoder.buffered_len()));
             loop {
-                let result = decoder.next_item();
+                calls += 1;
+                let lend = match feed {
+                    Feed::PiecesLent => true,
+                    Feed::PiecesAlternating => calls % 2 == 0,
+                    _ => false,
+                };
+                let result = if lend {
+                    decoder.next_item_ref().map(|item| item.map(ItemRef::into_owned))
+                } else {
+                    decoder.next_item()
+                };
                 // The id is read after every step: the in-place parser keeps it as a range in
                 // its piece and makes it on demand.
                 seen.push(format!("{result:?}, last id {:?}", decoder.last_event_id()));
@@ -1438,7 +1806,9 @@ mod tests {
                     let chunks = [&stream[..cut], &stream[cut..]];
                     for after in [6, usize::MAX] {
                         let copied = observe_fed(&chunks, &config, after, Feed::Copied);
-                        for feed in [Feed::Pieces, Feed::Owned] {
+                        for feed in
+                            [Feed::Pieces, Feed::Owned, Feed::PiecesLent, Feed::PiecesAlternating]
+                        {
                             assert_eq!(
                                 observe_fed(&chunks, &config, after, feed),
                                 copied,
@@ -1469,6 +1839,13 @@ mod tests {
                             copied,
                             "stream {stream:?}, cuts {first} {second}, config {config:?}"
                         );
+                        for feed in [Feed::PiecesLent, Feed::PiecesAlternating] {
+                            assert_eq!(
+                                observe_fed(&chunks, &config, usize::MAX, feed),
+                                copied,
+                                "stream {stream:?}, cuts {first} {second}, {feed:?}"
+                            );
+                        }
                     }
                 }
             }
@@ -1482,6 +1859,12 @@ mod tests {
                 let bytes: Vec<&[u8]> = stream.chunks(1).collect();
                 let copied = observe_fed(&bytes, &config, 6, Feed::Copied);
                 assert_eq!(observe_fed(&bytes, &config, 6, Feed::Owned), copied);
+                assert_eq!(observe_fed(&bytes, &config, 6, Feed::PiecesLent), copied);
+                let whole = [&stream[..]];
+                assert_eq!(
+                    observe_fed(&whole, &config, 6, Feed::PiecesLent),
+                    observe_fed(&whole, &config, 6, Feed::Copied)
+                );
                 // Several chunks pushed before anything is parsed queue up in order.
                 let mut queued = Decoder::with_config(config.clone());
                 queued.piece_min = 0;
@@ -1525,6 +1908,30 @@ mod tests {
         assert!(first.data.shares_buffer_with(&second.data));
         assert!(first.data.shares_buffer_with(&second.last_event_id.shared()));
         assert!(first.data.shares_buffer_with(&decoder.last_event_id().shared()));
+    }
+
+    #[test]
+    fn lent_events_read_their_data_and_id_in_the_chunk_and_multi_line_data_in_one_buffer() {
+        let chunk = format!("id: 1\ndata: {}\n\ndata: a\ndata: b\n\n", "a".repeat(60));
+        let mut decoder = Decoder::new();
+        decoder.push(chunk.as_bytes());
+        let Some(Piece::Text(piece)) = decoder.pieces.front() else { panic!("kept whole") };
+        let text = piece.as_bytes().as_ptr_range();
+        let Ok(Some(ItemRef::Event(first))) = decoder.next_item_ref() else { panic!("event") };
+        assert_eq!((first.data.len(), first.last_event_id), (60, "1"));
+        assert!(text.contains(&first.data.as_ptr()), "data read in place");
+        assert!(text.contains(&first.last_event_id.as_ptr()), "id read in place");
+        let Ok(Some(ItemRef::Event(second))) = decoder.next_item_ref() else { panic!("event") };
+        assert_eq!(second.data, "a\nb");
+        let joined = second.data.as_ptr();
+        decoder.push(b"data: c\ndata: d\n\n");
+        let Ok(Some(ItemRef::Event(third))) = decoder.next_item_ref() else { panic!("event") };
+        assert_eq!(third.data, "c\nd");
+        // The data buffer and the lent buffer trade places at each dispatch, keeping their
+        // capacity: the third event's text is in the buffer the second one's was not.
+        assert_ne!(third.data.as_ptr(), joined);
+        assert_eq!(decoder.next_item_ref(), Ok(None));
+        assert_eq!(decoder.last_event_id(), "1");
     }
 
     #[test]

@@ -12,12 +12,18 @@
 //!   retry hints), with a bounded event size. It checks each chunk's UTF-8 once and parses
 //!   events in place: decoded data and ids are [`SharedStr`]s, parts of one shared copy of
 //!   the chunk's text.
+//! - [`Decoder::next_item_ref`] is the borrowed form of [`Decoder::next_item`]: it lends an
+//!   [`ItemRef`] whose text is read where the decoder holds it, with no allocation or
+//!   reference count per event, for consumers that only look at each event (a filter, a proxy,
+//!   a load generator). Same parser, same results; [`ItemRef::into_owned`] keeps one.
+//! - [`Event::encode_into`] appends frames to a caller's buffer, for a writer that sends
+//!   many frames on one connection without one allocation per frame.
 //! - With the `serde` feature, `Event::json` and `MessageEvent::json` carry JSON data.
 //!
 //! What it is not: a client (reconnection lives in `tidings-client`) or a server.
 //!
 //! ```
-//! use tidings_codec::{Decoder, Event, EventId, Item};
+//! use tidings_codec::{Decoder, Event, EventId, Item, ItemRef};
 //!
 //! let frame = Event::new("hello\nworld").with_id(EventId::new("1")?).encode();
 //!
@@ -26,6 +32,11 @@
 //! let Some(Item::Event(event)) = decoder.next_item()? else { panic!("no event") };
 //! assert_eq!(event.data, "hello\nworld");
 //! assert_eq!(event.last_event_id.as_str(), "1");
+//!
+//! // The same stream, lent instead of owned.
+//! decoder.push(&frame);
+//! let Some(ItemRef::Event(event)) = decoder.next_item_ref()? else { panic!("no event") };
+//! assert_eq!((event.data, event.last_event_id), ("hello\nworld", "1"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -37,7 +48,8 @@ mod json;
 mod shared;
 
 pub use decoder::{
-    DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoder, DecoderConfig, Item, Items, MessageEvent,
+    DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoder, DecoderConfig, EventRef, Item, ItemRef, Items,
+    MessageEvent,
 };
 pub use event::{Event, KEEP_ALIVE};
 pub use field::{Comment, EventId, EventType, ExtensionField, FieldError};
