@@ -10,12 +10,14 @@
 //! It checks that the decoder never panics, that after each drain it holds at most
 //! `max_event_size` bytes (plus the 2 bytes of a possible BOM prefix at stream start), that no
 //! event is larger than the limit, and that the chunked run produces exactly what one push of
-//! the whole stream produces: items, errors, end-of-stream state and last event id.
+//! the whole stream produces: items, errors, end-of-stream state and last event id. Each
+//! chunked run is made twice, pulling with `next_item` and with `next_item_ref` (the borrowed
+//! items made owned), which must agree item for item.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tidings_codec::{DecodeError, Decoder, DecoderConfig, Item};
+use tidings_codec::{DecodeError, Decoder, DecoderConfig, Item, ItemRef};
 
 /// Everything observable about decoding one stream.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,13 +34,19 @@ fn run<'a>(
     config: &DecoderConfig,
     limit: usize,
     chunks: impl Iterator<Item = &'a [u8]>,
+    borrowed: bool,
 ) -> Outcome {
     let mut decoder = Decoder::with_config(config.clone());
     let mut items = Vec::new();
     for chunk in chunks {
         decoder.push(chunk);
         loop {
-            match decoder.next_item() {
+            let next = if borrowed {
+                decoder.next_item_ref().map(|item| item.map(ItemRef::into_owned))
+            } else {
+                decoder.next_item()
+            };
+            match next {
                 Ok(Some(item)) => {
                     if let Item::Event(event) = &item {
                         let size = event.data.len()
@@ -92,9 +100,13 @@ fuzz_target!(|input: &[u8]| {
     let limit = if flags & 1 == 1 { usize::from(limit) * 64 } else { usize::from(limit) };
     let config = DecoderConfig::default().max_event_size(limit).keep_unknown_fields(flags & 2 == 2);
 
-    let whole = run(&config, limit, std::iter::once(stream));
+    let whole = run(&config, limit, std::iter::once(stream), false);
+    let lent = run(&config, limit, std::iter::once(stream), true);
+    assert_eq!(lent, whole, "next_item_ref");
     if !sizes.is_empty() {
-        let chunked = run(&config, limit, chunks(stream, sizes));
+        let chunked = run(&config, limit, chunks(stream, sizes), false);
         assert_eq!(chunked, whole, "chunk sizes {sizes:?}");
+        let lent = run(&config, limit, chunks(stream, sizes), true);
+        assert_eq!(lent, whole, "next_item_ref, chunk sizes {sizes:?}");
     }
 });
