@@ -2,6 +2,7 @@
 # hubs.sh start|stop HUB — start or stop one hub on loopback, pinned to CPU $SERVER_CPU.
 #
 #   tidings  target/release/tidings serve on 127.0.0.1:8080 with the JWT key $BENCH_JWT_KEY
+#            and the extra flags in $TIDINGS_SERVE_ARGS (e.g. "--write-delay 5ms")
 #   nchan    ../shared/peers/nchan.sh (nginx + nchan on 127.0.0.1:8081)
 #   pushpin  ../shared/peers/pushpin.sh (pushpin on 127.0.0.1:7999, publish on :5561)
 #
@@ -32,7 +33,7 @@ hub_start() {
     tidings)
       ulimit -n "$(ulimit -Hn)"
       taskset -c "$SERVER_CPU" "$TIDINGS_BIN" serve --listen 127.0.0.1:8080 \
-        --jwt-key "$BENCH_JWT_KEY" --log warn >/tmp/tidings-bench-hub.log 2>&1 </dev/null &
+        --jwt-key "$BENCH_JWT_KEY" --log warn ${TIDINGS_SERVE_ARGS:-} >/tmp/tidings-bench-hub.log 2>&1 </dev/null &
       echo $! >"$TIDINGS_PIDFILE"
       wait_for_port 127.0.0.1 8080
       cat "$TIDINGS_PIDFILE"

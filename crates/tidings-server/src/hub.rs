@@ -56,6 +56,7 @@ pub struct HubConfig {
     retry_hint: Option<Duration>,
     max_connections: usize,
     max_lifetime: Option<Duration>,
+    write_delay: Option<Duration>,
 }
 
 impl Default for HubConfig {
@@ -71,6 +72,7 @@ impl Default for HubConfig {
             retry_hint: None,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_lifetime: None,
+            write_delay: None,
         }
     }
 }
@@ -138,6 +140,37 @@ impl HubConfig {
     pub fn max_lifetime(mut self, lifetime: impl Into<Option<Duration>>) -> Self {
         self.max_lifetime = lifetime.into();
         self
+    }
+
+    /// Let events gather for up to this long before a connection is woken to write them, so
+    /// that several events share one write and one wake-up. `None` (the default) wakes a
+    /// connection as soon as something is queued for it.
+    ///
+    /// Every event then reaches its subscribers up to this much later (a timer tick, so up to
+    /// about 1 ms more), and in exchange the hub makes one system call per connection per
+    /// delay instead of one per event: at 1 000 events/s a delay of 5 ms cuts the writes (and
+    /// most of the CPU per delivery, which on loopback is the kernel's) about fivefold.
+    /// Keep-alives and shutdown are not delayed. A hub created outside a tokio runtime ignores
+    /// it (it has no timer) and says so in a warning.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = tidings_server::HubConfig::default().write_delay(Duration::from_millis(5));
+    /// assert_eq!(config.write_delay_value(), Some(Duration::from_millis(5)));
+    /// ```
+    pub fn write_delay(mut self, delay: impl Into<Option<Duration>>) -> Self {
+        self.write_delay = delay.into().filter(|delay| !delay.is_zero());
+        self
+    }
+
+    /// The configured [`HubConfig::write_delay`].
+    ///
+    /// ```
+    /// assert_eq!(tidings_server::HubConfig::default().write_delay_value(), None);
+    /// ```
+    #[must_use]
+    pub fn write_delay_value(&self) -> Option<Duration> {
+        self.write_delay
     }
 
     /// The configured `retry:` hint.
@@ -232,6 +265,58 @@ pub(crate) struct Inner {
     shutdown_retry_ms: AtomicU64,
     /// How long publish calls take, lock waits and fan-out included (for `/metrics`).
     publish_latency: LatencyHistogram,
+    /// With a write delay: the wakers publishing collected, for the flush task to wake.
+    delayed: Option<Arc<DelayedWakes>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(delayed) = &self.delayed {
+            delayed.closed.store(true, Ordering::Release);
+            delayed.notify.notify_one();
+        }
+    }
+}
+
+/// Wake-ups held back by [`HubConfig::write_delay`].
+#[derive(Default)]
+struct DelayedWakes {
+    wakers: Mutex<Vec<Waker>>,
+    /// Told when the list goes from empty to not empty (and when the hub is dropped).
+    notify: tokio::sync::Notify,
+    closed: AtomicBool,
+}
+
+impl DelayedWakes {
+    fn defer(&self, wake: &mut Vec<Waker>) {
+        if wake.is_empty() {
+            return;
+        }
+        let mut wakers = lock(&self.wakers);
+        let first = wakers.is_empty();
+        wakers.append(wake);
+        drop(wakers);
+        if first {
+            self.notify.notify_one();
+        }
+    }
+}
+
+/// The flush task of [`HubConfig::write_delay`]: once wake-ups are waiting, waits out the
+/// delay (collecting more), then wakes them all. One task for the whole hub.
+async fn flush_loop(delayed: Arc<DelayedWakes>, delay: Duration) {
+    let mut due = Vec::new();
+    loop {
+        delayed.notify.notified().await;
+        if delayed.closed.load(Ordering::Acquire) {
+            return;
+        }
+        tokio::time::sleep(delay).await;
+        std::mem::swap(&mut due, &mut *lock(&delayed.wakers));
+        for waker in due.drain(..) {
+            waker.wake();
+        }
+    }
 }
 
 /// One shard and the connection state that must change under the same lock as its queues.
@@ -296,6 +381,19 @@ impl Hub {
             })
             .collect();
         let keep_alive = config.keep_alive;
+        let runtime = tokio::runtime::Handle::try_current();
+        let delayed = match (config.write_delay, &runtime) {
+            (Some(delay), Ok(runtime)) => {
+                let delayed = Arc::new(DelayedWakes::default());
+                runtime.spawn(flush_loop(Arc::clone(&delayed), delay));
+                Some(delayed)
+            }
+            (Some(_), Err(_)) => {
+                tracing::warn!("hub created outside a tokio runtime: no write delay");
+                None
+            }
+            (None, _) => None,
+        };
         let inner = Arc::new(Inner {
             config,
             core: Mutex::new(core),
@@ -307,9 +405,10 @@ impl Hub {
             shutting_down: AtomicBool::new(false),
             shutdown_retry_ms: AtomicU64::new(0),
             publish_latency: LatencyHistogram::default(),
+            delayed,
         });
         if let Some(period) = keep_alive {
-            match tokio::runtime::Handle::try_current() {
+            match runtime {
                 Ok(runtime) => {
                     // The first tick is due one period after the hub started, not after the task
                     // first runs (which may be later).
@@ -455,8 +554,9 @@ impl Hub {
             }
             published
         };
-        for waker in wake {
-            waker.wake();
+        match &self.inner.delayed {
+            Some(delayed) => delayed.defer(&mut wake),
+            None => wake.into_iter().for_each(Waker::wake),
         }
         self.inner.publish_latency.record(started.elapsed());
         Ok(published)

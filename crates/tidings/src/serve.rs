@@ -95,7 +95,8 @@ impl Parts {
             .keep_alive(settings.keep_alive)
             .retry_hint(settings.retry)
             .max_connections(settings.max_connections)
-            .max_lifetime(settings.max_lifetime);
+            .max_lifetime(settings.max_lifetime)
+            .write_delay(settings.write_delay);
 
         let (jwt, first_run_key) = jwt_config(settings)?;
         let jwt = JwtAuthenticator::new(jwt);
@@ -152,7 +153,8 @@ impl Parts {
             .max_header_size(settings.max_header_size)
             .max_sockets(settings.max_sockets)
             .shutdown_timeout(settings.shutdown_timeout)
-            .shutdown_retry(settings.shutdown_retry);
+            .shutdown_retry(settings.shutdown_retry)
+            .direct_event_streams(settings.direct_http1);
         let mut dev_certificate = None;
         match &settings.tls {
             TlsMode::Off => {}

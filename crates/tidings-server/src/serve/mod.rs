@@ -20,6 +20,21 @@
 //! body hands hyper every ready frame at once, so there is nothing for Nagle's algorithm to
 //! coalesce and only latency to lose.
 //!
+//! # Event streams over HTTP/1.1
+//! hyper keeps an HTTP/1.1 connection's read buffer (8 to 16 KiB) and write buffer (8 KiB)
+//! for the connection's whole life, in case another request follows. An SSE response does not
+//! end, so on a hub those buffers would be most of the memory of every idle subscriber. So,
+//! unless [`ServeConfig::direct_event_streams`] is off, the server reads the first request head
+//! of each HTTP/1.1 connection itself (with `httparse`, hyper's own parser). When it is a
+//! bodyless `GET` and the service answers `200 text/event-stream`, the server writes that
+//! response directly: the head, then every batch of ready frames as one chunk in one vectored
+//! write, keeping no buffer between batches; it closes the connection when the stream ends
+//! and notices a client that leaves by reading the socket. Everything else (other methods,
+//! request bodies, upgrades, HTTP/2, malformed heads, answers that are not event streams, and
+//! every later request on the connection) is hyper's, with the bytes already read put back in
+//! front of the connection and the answer already made handed over as is, so the service
+//! sees each request once. Services get [`RequestBody`] as the request body type.
+//!
 //! # Limits (slowloris and friends)
 //! - [`ServeConfig::header_read_timeout`]: a connection must finish its TLS handshake and the
 //!   head of its first request within this time, and every later HTTP/1.1 request head within
@@ -72,10 +87,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -92,6 +109,11 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 use crate::hub::Hub;
+
+mod event_stream;
+mod rewind;
+
+use rewind::Rewind;
 
 /// Default for [`ServeConfig::header_read_timeout`]: 10 s.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -150,6 +172,7 @@ pub struct ServeConfig {
     shutdown_timeout: Duration,
     shutdown_retry: Duration,
     tls: Option<TlsConfig>,
+    direct_event_streams: bool,
 }
 
 impl Default for ServeConfig {
@@ -164,6 +187,7 @@ impl Default for ServeConfig {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             shutdown_retry: DEFAULT_SHUTDOWN_RETRY,
             tls: None,
+            direct_event_streams: true,
         }
     }
 }
@@ -255,6 +279,30 @@ impl ServeConfig {
     #[must_use]
     pub fn max_sockets_value(&self) -> usize {
         self.max_sockets
+    }
+
+    /// Whether HTTP/1.1 event streams are written by tidings' own streaming path instead of
+    /// hyper's connection (see *Event streams over HTTP/1.1* in the [module docs](self)).
+    /// Default: on. Turning it off serves every request through hyper, at about 24 KiB more
+    /// memory per idle HTTP/1.1 subscriber.
+    ///
+    /// ```
+    /// let config = tidings_server::serve::ServeConfig::default().direct_event_streams(false);
+    /// assert!(!config.direct_event_streams_value());
+    /// ```
+    pub fn direct_event_streams(mut self, on: bool) -> Self {
+        self.direct_event_streams = on;
+        self
+    }
+
+    /// The configured [`ServeConfig::direct_event_streams`].
+    ///
+    /// ```
+    /// assert!(tidings_server::serve::ServeConfig::default().direct_event_streams_value());
+    /// ```
+    #[must_use]
+    pub fn direct_event_streams_value(&self) -> bool {
+        self.direct_event_streams
     }
 
     /// Whether TLS is configured.
@@ -625,7 +673,7 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> ServeReport
     where
-        S: tower_service::Service<Request<Incoming>, Response = Response<B>>
+        S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
             + Clone
             + Send
             + 'static,
@@ -637,10 +685,14 @@ impl Server {
     {
         let Self { listener, config, hub } = self;
         let local = listener.local_addr().ok();
+        let (stopping, stop_watch) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             builder: config.builder(),
             tls: config.tls.as_ref().map(|tls| TlsAcceptor::from(Arc::clone(&tls.server))),
             header_read_timeout: config.header_read_timeout,
+            max_header_size: config.max_header_size.max(MIN_HTTP1_BUFFER),
+            direct_event_streams: config.direct_event_streams,
+            stopping: stop_watch,
         });
         let sockets = Arc::new(Semaphore::new(config.max_sockets));
         let graceful = GracefulShutdown::new();
@@ -686,8 +738,10 @@ impl Server {
             }
         }
 
-        // 1. New connections are refused from here on.
+        // 1. New connections are refused from here on; connections still waiting for their
+        // first request head close.
         drop(listener);
+        stopping.send_replace(true);
         info!(open = connections.len(), "shutting down");
         // 2. Streams send `retry:` and end.
         if let Some(hub) = &hub {
@@ -718,6 +772,10 @@ struct Shared {
     builder: auto::Builder<TokioExecutor>,
     tls: Option<TlsAcceptor>,
     header_read_timeout: Option<Duration>,
+    max_header_size: usize,
+    direct_event_streams: bool,
+    /// Becomes `true` when the server shuts down.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Waits for a socket slot, then for a connection. Cancel safe: both waits are.
@@ -763,7 +821,10 @@ async fn connection<S, B>(
     watcher: Watcher,
     permit: Option<OwnedSemaphorePermit>,
 ) where
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn StdError + Send + Sync>>,
     B: http_body::Body + Send + 'static,
@@ -779,49 +840,142 @@ async fn connection<S, B>(
     let deadline = shared.header_read_timeout.map(|t| tokio::time::Instant::now() + t);
     match &shared.tls {
         None => drive(&shared, stream, info, service, watcher, deadline).await,
+        // Boxed: a TLS connection's state is large, and a task is as large as its largest
+        // state, so keeping it inline would cost every clear-text connection that memory.
         Some(acceptor) => {
-            let handshake = acceptor.accept(stream);
-            let tls = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline, handshake).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        debug!(peer = %info.peer, "TLS handshake timed out");
-                        return;
-                    }
-                },
-                None => handshake.await,
-            };
-            match tls {
-                Ok(tls) => drive(&shared, tls, info, service, watcher, deadline).await,
-                Err(error) => debug!(peer = %info.peer, %error, "TLS handshake failed"),
-            }
+            Box::pin(async {
+                let handshake = acceptor.accept(stream);
+                let tls = match deadline {
+                    Some(deadline) => match tokio::time::timeout_at(deadline, handshake).await {
+                        Ok(result) => result,
+                        Err(_) => {
+                            debug!(peer = %info.peer, "TLS handshake timed out");
+                            return;
+                        }
+                    },
+                    None => handshake.await,
+                };
+                match tls {
+                    Ok(tls) => drive(&shared, tls, info, service, watcher, deadline).await,
+                    Err(error) => debug!(peer = %info.peer, %error, "TLS handshake failed"),
+                }
+            })
+            .await;
         }
     }
     debug!(peer = %info.peer, "connection closed");
 }
 
-/// Serves HTTP on an established (and, with TLS, handshaken) connection.
+/// Serves HTTP on an established (and, with TLS, handshaken) connection: the first request
+/// through the event-stream path when it qualifies, everything else through hyper.
 async fn drive<I, S, B>(
     shared: &Shared,
-    io: I,
+    mut io: I,
     info: ConnectionInfo,
     service: S,
     watcher: Watcher,
     first_request_deadline: Option<tokio::time::Instant>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn StdError + Send + Sync>>,
     B: http_body::Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    let requested = Arc::new(AtomicBool::new(false));
+    if !shared.direct_event_streams {
+        let io = Rewind::new(Bytes::new(), io);
+        return Box::pin(drive_hyper(
+            shared,
+            io,
+            info,
+            service,
+            None,
+            watcher,
+            first_request_deadline,
+        ))
+        .await;
+    }
+    let mut stopping = shared.stopping.clone();
+    let head = async {
+        tokio::select! {
+            biased;
+            _ = stopping.wait_for(|stopping| *stopping) => None,
+            head = event_stream::read_head(&mut io, shared.max_header_size) => Some(head),
+        }
+    };
+    let head = match first_request_deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, head).await.ok().flatten(),
+        None => head.await,
+    };
+    let (buffered, stashed) = match head {
+        None => {
+            debug!(peer = %info.peer, "no request before the header read timeout or shutdown");
+            return;
+        }
+        Some(event_stream::Head::Gone) => return,
+        Some(event_stream::Head::Other { buffered }) => (buffered, None),
+        Some(event_stream::Head::Eligible { request, buffered }) => {
+            let request = tag(request.map(|()| RequestBody::empty()), info);
+            let mut service = service.clone();
+            let response = async {
+                std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
+                service.call(request).await
+            };
+            let response = match response.await {
+                Ok(response) => response,
+                Err(error) => {
+                    let error: Box<dyn StdError + Send + Sync> = error.into();
+                    debug!(peer = %info.peer, %error, "service failed");
+                    return;
+                }
+            };
+            if event_stream::is_event_stream(&response) {
+                if let Err(error) = event_stream::stream(io, response).await {
+                    debug!(peer = %info.peer, %error, "event stream ended with an error");
+                }
+                return;
+            }
+            (buffered, Some(response))
+        }
+    };
+    let deadline = if stashed.is_some() { None } else { first_request_deadline };
+    let io = Rewind::new(buffered, io);
+    Box::pin(drive_hyper(shared, io, info, service, stashed, watcher, deadline)).await;
+}
+
+/// Serves the connection with hyper; `stashed` is the response to the first request when the
+/// event-stream path already called the service for it.
+async fn drive_hyper<I, S, B>(
+    shared: &Shared,
+    io: Rewind<I>,
+    info: ConnectionInfo,
+    service: S,
+    stashed: Option<Response<B>>,
+    watcher: Watcher,
+    first_request_deadline: Option<tokio::time::Instant>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    let requested = Arc::new(AtomicBool::new(stashed.is_some()));
     let service = TowerToHyperService::new(ConnService {
         inner: service,
         info,
         requested: Arc::clone(&requested),
+        stashed: Arc::new(Mutex::new(stashed)),
     });
     let conn = shared.builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     let mut conn = pin!(watcher.watch(conn.into_owned()));
@@ -851,33 +1005,141 @@ async fn drive<I, S, B>(
     }
 }
 
-/// The service of one connection: puts [`ConnectionInfo`] into each request's extensions and
-/// notes that a request arrived.
-#[derive(Clone)]
-struct ConnService<S> {
+/// Puts [`ConnectionInfo`] (and axum's `ConnectInfo`) into a request's extensions.
+fn tag<B>(mut request: Request<B>, info: ConnectionInfo) -> Request<B> {
+    request.extensions_mut().insert(info);
+    #[cfg(feature = "axum")]
+    request.extensions_mut().insert(axum::extract::ConnectInfo(info.peer));
+    request
+}
+
+/// The service of one hyper connection: hands the stashed response (if any) to the first
+/// request, puts [`ConnectionInfo`] into each request's extensions, and notes that a request
+/// arrived.
+struct ConnService<S, R> {
     inner: S,
     info: ConnectionInfo,
     requested: Arc<AtomicBool>,
+    stashed: Arc<Mutex<Option<R>>>,
 }
 
-impl<S, B> tower_service::Service<Request<B>> for ConnService<S>
+// By hand: a derive would ask for `R: Clone`, and a response is not.
+impl<S: Clone, R> Clone for ConnService<S, R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            info: self.info,
+            requested: Arc::clone(&self.requested),
+            stashed: Arc::clone(&self.stashed),
+        }
+    }
+}
+
+impl<S> tower_service::Service<Request<Incoming>> for ConnService<S, S::Response>
 where
-    S: tower_service::Service<Request<B>>,
+    S: tower_service::Service<Request<RequestBody>>,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = ConnFuture<S::Future, S::Response>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<Incoming>) -> Self::Future {
         self.requested.store(true, Ordering::Release);
-        request.extensions_mut().insert(self.info);
-        #[cfg(feature = "axum")]
-        request.extensions_mut().insert(axum::extract::ConnectInfo(self.info.peer));
-        self.inner.call(request)
+        let stashed = self.stashed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match stashed {
+            // The event-stream path already answered this request (hyper re-read its head).
+            Some(response) => ConnFuture::Stashed { response: Some(response) },
+            None => ConnFuture::Call {
+                future: self.inner.call(tag(request.map(RequestBody::from), self.info)),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`ConnService`]: a stashed response, or the service's own future.
+    #[project = ConnFutureProjection]
+    enum ConnFuture<F, R> {
+        Stashed { response: Option<R> },
+        Call { #[pin] future: F },
+    }
+}
+
+impl<F, R, E> Future for ConnFuture<F, R>
+where
+    F: Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ConnFutureProjection::Stashed { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled after completion: never completes again.
+                None => Poll::Pending,
+            },
+            ConnFutureProjection::Call { future } => future.poll(cx),
+        }
+    }
+}
+
+/// The request body handed to the service by [`Server::serve`]: hyper's incoming body, or
+/// empty for a request read by the event-stream path (which only takes bodyless `GET`s).
+/// axum's `Router` accepts it like any body.
+///
+/// ```
+/// use http_body::Body;
+/// let body = tidings_server::serve::RequestBody::empty();
+/// assert!(body.is_end_stream());
+/// ```
+#[derive(Debug, Default)]
+pub struct RequestBody {
+    incoming: Option<Incoming>,
+}
+
+impl RequestBody {
+    /// A body with no bytes.
+    ///
+    /// See [`RequestBody`] for an example.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self { incoming: None }
+    }
+}
+
+impl From<Incoming> for RequestBody {
+    fn from(incoming: Incoming) -> Self {
+        Self { incoming: Some(incoming) }
+    }
+}
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        match &mut self.get_mut().incoming {
+            Some(incoming) => std::pin::Pin::new(incoming).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.as_ref().is_none_or(http_body::Body::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match &self.incoming {
+            Some(incoming) => incoming.size_hint(),
+            None => http_body::SizeHint::with_exact(0),
+        }
     }
 }
 
