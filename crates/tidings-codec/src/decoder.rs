@@ -278,8 +278,9 @@ impl ItemRef<'_> {
 ///
 /// Push byte chunks of any size with [`Decoder::push`] (or hand over owned chunks, such as an
 /// HTTP body's, with [`Decoder::push_bytes`]), then call [`Decoder::next_item`] until it
-/// returns `Ok(None)` ("need more bytes"). At end of stream call [`Decoder::finish`], which
-/// discards an incomplete trailing event as the spec requires.
+/// returns `Ok(None)` ("need more bytes"); or call [`Decoder::next_item_ref`] instead, which
+/// lends each item out of the decoder rather than building an owned one. At end of stream call
+/// [`Decoder::finish`], which discards an incomplete trailing event as the spec requires.
 ///
 /// A chunk is checked for valid UTF-8 once, as a whole, its text is copied once into a shared
 /// buffer, and events are parsed out of that in place: a single-line event's data and its id

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::{decode, decode_chunks, decode_chunks_with};
 use tidings_codec::{
     Comment, DEFAULT_MAX_EVENT_SIZE, DecodeError, Decoder, DecoderConfig, Event, EventId,
-    EventType, FieldError, Item, KEEP_ALIVE,
+    EventType, FieldError, Item, ItemRef, KEEP_ALIVE,
 };
 
 fn comment(text: &str) -> Result<Item, DecodeError> {
@@ -622,4 +622,46 @@ fn encoder_protects_leading_spaces() {
     assert_eq!(decoded_event.data, "  two");
     assert_eq!(decoded_event.event_type(), " t");
     assert_eq!(decoded_event.last_event_id, " 1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The borrowed API (every stream above is also decoded with it by `common`; these read its
+// values directly)
+// ---------------------------------------------------------------------------------------------
+
+/// `next_item_ref` applies the same rules: comments, retry, type, the last event id carried
+/// into a later event, multi-line data joined with LF, unknown fields when kept, and the
+/// `id` of an incomplete event discarded.
+#[test]
+fn borrowed_items_follow_the_same_rules() {
+    let mut decoder = Decoder::with_config(DecoderConfig::default().keep_unknown_fields(true));
+    decoder
+        .push(b": c\nretry: 7\nevent: e\nid: 1\ntopic: t\ndata: a\ndata: b\n\ndata: x\n\nid: 2\n");
+    assert_eq!(decoder.next_item_ref(), Ok(Some(ItemRef::Comment("c"))));
+    assert_eq!(decoder.next_item_ref(), Ok(Some(ItemRef::Retry(Duration::from_millis(7)))));
+    let first = match decoder.next_item_ref() {
+        Ok(Some(ItemRef::Event(event))) => event,
+        other => panic!("expected an event, got {other:?}"),
+    };
+    assert_eq!((first.kind, first.data, first.last_event_id), (Some("e"), "a\nb", "1"));
+    assert_eq!(first.unknown_fields, [("topic".to_owned(), "t".to_owned())]);
+    let second = match decoder.next_item_ref() {
+        Ok(Some(ItemRef::Event(event))) => event,
+        other => panic!("expected an event, got {other:?}"),
+    };
+    assert_eq!((second.event_type(), second.data, second.last_event_id), ("message", "x", "1"));
+    assert!(second.unknown_fields.is_empty());
+    assert_eq!(decoder.next_item_ref(), Ok(None));
+    assert!(decoder.finish(), "the block with id 2 never completed");
+    assert_eq!(decoder.last_event_id(), "1");
+}
+
+/// The size limit is enforced on the borrowed path too, and decoding resumes after it.
+#[test]
+fn borrowed_decoding_reports_an_oversized_event_and_resumes() {
+    let mut decoder = Decoder::with_config(DecoderConfig::default().max_event_size(8));
+    decoder.push(b"data: far too long\n\ndata: ok\n\n");
+    assert_eq!(decoder.next_item_ref(), Err(DecodeError::EventTooLarge { limit: 8 }));
+    let Ok(Some(ItemRef::Event(event))) = decoder.next_item_ref() else { panic!("no event") };
+    assert_eq!(event.data, "ok");
 }
