@@ -45,7 +45,8 @@ pub use body::{GAP_EVENT_TYPE, SseBody};
 pub use client_addr::TrustedProxies;
 pub use cors::CorsConfig;
 pub use hub::{
-    DEFAULT_KEEP_ALIVE, DEFAULT_MAX_CONNECTIONS, Hub, HubConfig, SubscribeError, Subscription,
+    DEFAULT_KEEP_ALIVE, DEFAULT_MAX_CONNECTIONS, DEFAULT_WRITE_DELAY, Hub, HubConfig,
+    SubscribeError, Subscription,
 };
 pub use jwt::{JwtAuthenticator, JwtConfig, TokenBuilder};
 pub use stream::{EventStream, LastEventId};

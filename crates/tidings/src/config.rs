@@ -76,7 +76,7 @@ pub struct ServeArgs {
     pub max_lifetime: Option<String>,
 
     /// Let events gather this long before a connection writes them (fewer, larger writes),
-    /// or `off` [streams.write_delay; default off].
+    /// or `off` [streams.write_delay; default 1ms].
     #[arg(long, env = "TIDINGS_WRITE_DELAY", value_name = "DURATION", help_heading = "Streams")]
     pub write_delay: Option<String>,
 
@@ -624,7 +624,7 @@ impl Settings {
             write_delay: optional_duration(
                 "streams.write_delay",
                 pick(&args.write_delay, &s.write_delay),
-                None,
+                Some(Duration::from_millis(1)),
             )?,
             direct_http1: args.direct_http1.or(s.direct_http1).unwrap_or(true),
             topic_field: args.topic_field.or(s.topic_field).unwrap_or(false),
@@ -967,7 +967,7 @@ mod tests {
         assert_eq!(s.keep_alive, Some(Duration::from_secs(15)));
         assert_eq!(s.header_read_timeout, Some(Duration::from_secs(10)));
         assert_eq!(s.max_header_size, 64 * 1024);
-        assert_eq!(s.write_delay, None);
+        assert_eq!(s.write_delay, Some(Duration::from_millis(1)));
         assert!(s.direct_http1);
         assert!(s.anonymous);
         assert_eq!(s.jwt_key, None);
@@ -989,11 +989,13 @@ mod tests {
         let s = settings(&args, file);
         assert_eq!(s.write_delay, None);
         assert!(s.direct_http1);
-        assert!(Settings::resolve(
-            &ServeArgs { write_delay: Some("soon".into()), ..ServeArgs::default() },
-            &FileConfig::default()
-        )
-        .is_err());
+        assert!(
+            Settings::resolve(
+                &ServeArgs { write_delay: Some("soon".into()), ..ServeArgs::default() },
+                &FileConfig::default()
+            )
+            .is_err()
+        );
     }
 
     #[test]
