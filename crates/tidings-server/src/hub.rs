@@ -287,26 +287,65 @@ impl Drop for Inner {
 }
 
 /// Wake-ups held back by [`HubConfig::write_delay`].
-#[derive(Default)]
 struct DelayedWakes {
-    wakers: Mutex<Vec<Waker>>,
+    delay: Duration,
+    held: Mutex<Held>,
     /// Told when the list goes from empty to not empty (and when the hub is dropped).
     notify: tokio::sync::Notify,
     closed: AtomicBool,
 }
 
+#[derive(Default)]
+struct Held {
+    wakers: Vec<Waker>,
+    /// When the oldest of `wakers` was held back.
+    since: Option<std::time::Instant>,
+}
+
 impl DelayedWakes {
+    fn new(delay: Duration) -> Self {
+        Self {
+            delay,
+            held: Mutex::new(Held::default()),
+            notify: tokio::sync::Notify::new(),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Holds `wake` back for the flush task. If the oldest held wake-up is already overdue
+    /// (the flush task's timer runs late when publishing keeps the runtime busy), the
+    /// publisher wakes everything itself: the delay is a bound, and a hub saturated by
+    /// publishers must not starve its subscribers into overflowing their queues.
     fn defer(&self, wake: &mut Vec<Waker>) {
-        if wake.is_empty() {
+        let now = std::time::Instant::now();
+        let mut held = lock(&self.held);
+        held.wakers.append(wake);
+        // Checked even when this publish woke nobody new: the connections it queued for may
+        // all be held already, and those are the ones that are overdue.
+        if held.wakers.is_empty() {
             return;
         }
-        let mut wakers = lock(&self.wakers);
-        let first = wakers.is_empty();
-        wakers.append(wake);
-        drop(wakers);
-        if first {
-            self.notify.notify_one();
+        match held.since {
+            None => {
+                held.since = Some(now);
+                drop(held);
+                self.notify.notify_one();
+            }
+            Some(since) if now.duration_since(since) >= self.delay => {
+                held.since = None;
+                std::mem::swap(wake, &mut held.wakers);
+                drop(held);
+                wake.drain(..).for_each(Waker::wake);
+            }
+            Some(_) => {}
         }
+    }
+
+    /// Takes every held wake-up (into `due`, which must be empty).
+    fn take(&self, due: &mut Vec<Waker>) {
+        let mut held = lock(&self.held);
+        held.since = None;
+        std::mem::swap(due, &mut held.wakers);
     }
 }
 
@@ -320,7 +359,7 @@ async fn flush_loop(delayed: Arc<DelayedWakes>, delay: Duration) {
             return;
         }
         tokio::time::sleep(delay).await;
-        std::mem::swap(&mut due, &mut *lock(&delayed.wakers));
+        delayed.take(&mut due);
         for waker in due.drain(..) {
             waker.wake();
         }
@@ -392,7 +431,7 @@ impl Hub {
         let runtime = tokio::runtime::Handle::try_current();
         let delayed = match (config.write_delay, &runtime) {
             (Some(delay), Ok(runtime)) => {
-                let delayed = Arc::new(DelayedWakes::default());
+                let delayed = Arc::new(DelayedWakes::new(delay));
                 runtime.spawn(flush_loop(Arc::clone(&delayed), delay));
                 Some(delayed)
             }

@@ -131,3 +131,60 @@ async fn shutdown_sends_retry_after_pending_events_then_ends() {
         String::from_utf8_lossy(&rest)
     );
 }
+
+/// A waker that counts its wake-ups.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_write_delay_holds_wake_ups_and_an_overdue_one_is_woken_by_the_next_publish() {
+    use http_body::Body;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::task::{Context, Waker};
+
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime");
+    runtime.block_on(async {
+        let hub = Hub::new(HubConfig::default().write_delay(Duration::from_millis(30)));
+        let mut body = hub.subscribe(topic("t")).expect("subscribe").into_body();
+        next_frame(&mut body).await.expect("opening");
+        let counter = Arc::new(CountingWaker(0.into()));
+        let waker = Waker::from(Arc::clone(&counter));
+        let mut cx = Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut body).poll_frame(&mut cx).is_pending());
+
+        hub.publish(Message::new(Event::new("one")).topic("t")).expect("publish");
+        assert_eq!(counter.0.load(Ordering::SeqCst), 0, "held back by the delay");
+        // The runtime is blocked here, so the flush task cannot run: as when publishers keep
+        // a saturated hub busy.
+        std::thread::sleep(Duration::from_millis(40));
+        hub.publish(Message::new(Event::new("two")).topic("t")).expect("publish");
+        assert_eq!(counter.0.load(Ordering::SeqCst), 1, "overdue: woken by the publisher");
+
+        let frame = next_frame(&mut body).await.expect("both events");
+        assert!(frame.ends_with(b"data: two\n\n"), "{frame:?}");
+        assert_eq!(String::from_utf8_lossy(&frame).matches("data: ").count(), 2, "{frame:?}");
+    });
+}
+
+#[tokio::test]
+async fn a_held_wake_up_is_woken_by_the_flush_task_after_the_delay() {
+    let hub = Hub::new(HubConfig::default().write_delay(Duration::from_millis(20)));
+    let mut body = hub.subscribe(topic("t")).expect("subscribe").into_body();
+    next_frame(&mut body).await.expect("opening");
+    // The reader waits first (its waker registered), as a connection task does.
+    let reader = tokio::spawn(async move { next_frame(&mut body).await });
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let published = std::time::Instant::now();
+    hub.publish(Message::new(Event::new("later")).topic("t")).expect("publish");
+    let frame = reader.await.expect("reader").expect("event");
+    assert!(frame.ends_with(b"data: later\n\n"));
+    assert!(published.elapsed() >= Duration::from_millis(20), "woken before the delay");
+    assert!(published.elapsed() < Duration::from_secs(2), "woken long after the delay");
+}

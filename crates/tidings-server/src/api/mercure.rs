@@ -80,6 +80,7 @@ pub(crate) async fn publish(
     }
     let message = build_message(&state, &identity, spec)?;
     let published = state.hub.publish(message).map_err(publish_error)?;
+    super::yield_to_subscribers().await;
     let mut response = published.id().as_str().to_owned().into_response();
     response
         .headers_mut()

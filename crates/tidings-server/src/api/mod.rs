@@ -305,3 +305,12 @@ pub fn router(hub: Hub, config: ApiConfig) -> Router {
         None => router,
     }
 }
+
+/// Counts a publish against the task's scheduling budget, yielding once it is spent. A
+/// publisher pipelining requests on one connection would otherwise publish hundreds of events
+/// in a single poll (hyper reads them all at once and the handlers never wait), while the
+/// subscribers it fills never run: their queues would overflow and they would be disconnected
+/// for the hub's own busyness, not theirs.
+pub(crate) async fn yield_to_subscribers() {
+    tokio::task::consume_budget().await;
+}

@@ -12,7 +12,7 @@ use super::request::{
     Flavor, has_media_type, identify, open_stream, parse_selectors, query_pairs, read_body,
     start_from, subscribe_to_query_topics, unsupported_media_type,
 };
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, yield_to_subscribers};
 
 /// `GET /events?topic=a&topic=b`: subscribe to every given selector.
 pub(crate) async fn subscribe_query(
@@ -110,6 +110,7 @@ pub(crate) async fn publish(
     }
     // One batch, all or nothing: a duplicate id refuses the whole request.
     let published = state.hub.publish_batch(messages).map_err(publish_error)?;
+    yield_to_subscribers().await;
     let ids: Vec<&str> = published.iter().map(|event| event.id().as_str()).collect();
     Ok(Json(serde_json::json!({ "ids": ids })).into_response())
 }
