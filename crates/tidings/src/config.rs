@@ -136,6 +136,15 @@ pub struct ServeArgs {
     #[arg(long, env = "TIDINGS_MAX_BODY", value_name = "SIZE", help_heading = "Limits")]
     pub max_body: Option<String>,
 
+    /// Most events queued for one subscriber before its overflow policy applies (it is
+    /// disconnected and resumes from history) [limits.queue_max_events; default 1024].
+    #[arg(long, env = "TIDINGS_QUEUE_MAX_EVENTS", value_name = "N", help_heading = "Limits")]
+    pub queue_max_events: Option<String>,
+
+    /// Most frame bytes queued for one subscriber [limits.queue_max_bytes; default 4MiB].
+    #[arg(long, env = "TIDINGS_QUEUE_MAX_BYTES", value_name = "SIZE", help_heading = "Limits")]
+    pub queue_max_bytes: Option<String>,
+
     /// Largest request head; larger is answered 431 [limits.max_header_size; default 64KiB].
     #[arg(long, env = "TIDINGS_MAX_HEADER_SIZE", value_name = "SIZE", help_heading = "Limits")]
     pub max_header_size: Option<String>,
@@ -392,6 +401,8 @@ struct LimitsSection {
     max_topics: Option<Raw>,
     max_data: Option<Raw>,
     max_body: Option<Raw>,
+    queue_max_events: Option<Raw>,
+    queue_max_bytes: Option<Raw>,
     max_header_size: Option<Raw>,
     header_read_timeout: Option<Raw>,
 }
@@ -538,6 +549,8 @@ pub struct Settings {
     pub max_topics: usize,
     pub max_data: usize,
     pub max_body: usize,
+    pub queue_max_events: usize,
+    pub queue_max_bytes: usize,
     pub max_header_size: usize,
     pub header_read_timeout: Option<Duration>,
     pub shutdown_timeout: Duration,
@@ -661,6 +674,18 @@ impl Settings {
                 1 << 20,
                 parse_size,
             )?,
+            queue_max_events: value(
+                "limits.queue_max_events",
+                pick(&args.queue_max_events, &l.queue_max_events),
+                tidings_broker::DEFAULT_QUEUE_ITEMS,
+                parse_count,
+            )?,
+            queue_max_bytes: value(
+                "limits.queue_max_bytes",
+                pick(&args.queue_max_bytes, &l.queue_max_bytes),
+                tidings_broker::DEFAULT_QUEUE_BYTES,
+                parse_size,
+            )?,
             max_header_size: value(
                 "limits.max_header_size",
                 pick(&args.max_header_size, &l.max_header_size),
@@ -769,6 +794,8 @@ impl Settings {
                 max_topics: Some(Raw::Number(self.max_topics as u64)),
                 max_data: Some(Raw::Text(format_size(self.max_data))),
                 max_body: Some(Raw::Text(format_size(self.max_body))),
+                queue_max_events: Some(Raw::Number(self.queue_max_events as u64)),
+                queue_max_bytes: Some(Raw::Text(format_size(self.queue_max_bytes))),
                 max_header_size: Some(Raw::Text(format_size(self.max_header_size))),
                 header_read_timeout: Some(Raw::Text(format_optional_duration(
                     self.header_read_timeout,
@@ -969,10 +996,22 @@ mod tests {
         assert_eq!(s.max_header_size, 64 * 1024);
         assert_eq!(s.write_delay, Some(Duration::from_millis(1)));
         assert!(s.direct_http1);
+        assert_eq!((s.queue_max_events, s.queue_max_bytes), (1024, 4 << 20));
         assert!(s.anonymous);
         assert_eq!(s.jwt_key, None);
         assert_eq!(s.tls, TlsMode::Off);
         assert!(s.cors_origins.is_empty() && s.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn queue_bounds_come_from_the_file_or_flags() {
+        let file = "[limits]\nqueue_max_events = 8192\nqueue_max_bytes = \"16MiB\"\n";
+        let s = settings(&ServeArgs::default(), file);
+        assert_eq!((s.queue_max_events, s.queue_max_bytes), (8192, 16 << 20));
+        let args = ServeArgs { queue_max_events: Some("100".into()), ..ServeArgs::default() };
+        assert_eq!(settings(&args, file).queue_max_events, 100);
+        let bad = ServeArgs { queue_max_bytes: Some("lots".into()), ..ServeArgs::default() };
+        assert!(Settings::resolve(&bad, &FileConfig::default()).is_err());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use tidings_broker::{Retention, Selector};
+use tidings_broker::{QueueLimits, Retention, Selector};
 use tidings_server::admin::{self, AdminConfig};
 use tidings_server::api::{ApiConfig, mercure_link, router};
 use tidings_server::client_addr::{ForwardedHeader, IpNet, TrustedProxies};
@@ -96,7 +96,8 @@ impl Parts {
             .retry_hint(settings.retry)
             .max_connections(settings.max_connections)
             .max_lifetime(settings.max_lifetime)
-            .write_delay(settings.write_delay);
+            .write_delay(settings.write_delay)
+            .queue_limits(QueueLimits::new(settings.queue_max_events, settings.queue_max_bytes));
 
         let (jwt, first_run_key) = jwt_config(settings)?;
         let jwt = JwtAuthenticator::new(jwt);
