@@ -63,6 +63,9 @@ where
 {
     use tokio::io::AsyncReadExt;
     let mut buffer = Vec::with_capacity(FIRST_READ.min(max_head.max(1)));
+    // How far the buffer has been searched for the blank line that ends a head: a client
+    // trickling its head a byte at a time must not make each byte re-parse everything.
+    let mut searched: usize = 0;
     loop {
         if buffer.len() == buffer.capacity() {
             if buffer.len() >= max_head {
@@ -75,6 +78,11 @@ where
             Ok(0) | Err(_) => return Head::Gone,
             Ok(_) => {}
         }
+        let from = searched.saturating_sub(3);
+        searched = buffer.len();
+        if !ends_a_head(&buffer[from..]) {
+            continue;
+        }
         match parse(&buffer) {
             Parsed::Partial => {}
             Parsed::Eligible(request) => {
@@ -83,6 +91,13 @@ where
             Parsed::Other => return Head::Other { buffered: buffer.into() },
         }
     }
+}
+
+/// Whether `bytes` hold a blank line (`\n\n` or `\n\r\n`), without which no request head is
+/// complete (the HTTP/2 preface has one too).
+fn ends_a_head(bytes: &[u8]) -> bool {
+    bytes.windows(2).any(|pair| pair == b"\n\n")
+        || bytes.windows(3).any(|triple| triple == b"\n\r\n")
 }
 
 #[allow(clippy::large_enum_variant, reason = "a short-lived value, moved once")]
@@ -321,5 +336,65 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Writer<I> {
             }
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_ends_only_at_a_blank_line() {
+        assert!(ends_a_head(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(ends_a_head(b"GET / HTTP/1.1\nHost: x\n\n"));
+        assert!(ends_a_head(b"\n\r\n"));
+        assert!(!ends_a_head(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+        assert!(!ends_a_head(b"\r\n\r"));
+    }
+
+    #[test]
+    fn only_plain_http11_gets_without_a_body_are_eligible() {
+        let eligible = |head: &[u8]| matches!(parse(head), Parsed::Eligible(_));
+        let other = |head: &[u8]| matches!(parse(head), Parsed::Other);
+        assert!(eligible(b"GET /events?topic=a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"));
+        assert!(other(b"POST /publish HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(other(b"GET / HTTP/1.0\r\n\r\n"));
+        assert!(other(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n"));
+        assert!(other(b"GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"));
+        assert!(other(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n"));
+        assert!(other(b"GET / HTTP/1.1\r\nExpect: 100-continue\r\n\r\n"));
+        assert!(other(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        assert!(other(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"));
+        assert!(matches!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n"), Parsed::Partial));
+    }
+
+    #[test]
+    fn the_request_keeps_method_path_query_and_headers() {
+        let Parsed::Eligible(request) = parse(
+            b"GET /events/a%20b?topic=t&x=1 HTTP/1.1\r\nHost: hub\r\nLast-Event-ID: 7\r\n\r\n",
+        ) else {
+            panic!("eligible");
+        };
+        assert_eq!(request.method(), Method::GET);
+        assert_eq!(request.uri().path(), "/events/a%20b");
+        assert_eq!(request.uri().query(), Some("topic=t&x=1"));
+        assert_eq!(request.headers()["last-event-id"], "7");
+        assert_eq!(request.headers()["host"], "hub");
+    }
+
+    #[test]
+    fn event_streams_are_told_by_status_and_content_type() {
+        let response = |status: u16, content_type: &str| {
+            Response::builder()
+                .status(status)
+                .header(CONTENT_TYPE, content_type)
+                .body(())
+                .expect("response")
+        };
+        assert!(is_event_stream(&response(200, "text/event-stream")));
+        assert!(is_event_stream(&response(200, "Text/Event-Stream; charset=utf-8")));
+        assert!(!is_event_stream(&response(204, "text/event-stream")));
+        assert!(!is_event_stream(&response(200, "text/plain")));
+        assert!(!is_event_stream(&response(200, "text/event")));
     }
 }
