@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serve_support::{PATIENCE, Proto, connect, get, read_until, start, start_with, text};
+use serve_support::{
+    PATIENCE, Proto, connect, get, read_until, read_until_closed, start, start_with, text,
+};
 use tidings_broker::Message;
 use tidings_codec::Event;
 use tidings_server::serve::ServeConfig;
@@ -31,19 +33,9 @@ async fn read_until_bytes(stream: &mut TcpStream, seen: &mut Vec<u8>, needle: &[
     .unwrap_or_else(|_| panic!("no {needle:?} in {:?}", String::from_utf8_lossy(seen)));
 }
 
-/// Reads until the server closes the connection.
+/// Reads until the server closes the connection, appending to `seen`.
 async fn read_to_close(stream: &mut TcpStream, seen: &mut Vec<u8>) {
-    tokio::time::timeout(PATIENCE, async {
-        let mut buf = [0_u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => return,
-                Ok(n) => seen.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .expect("the server closed the connection");
+    seen.extend(read_until_closed(stream).await.0);
 }
 
 /// Splits an HTTP/1.1 response into its head and its de-chunked body, checking the chunk

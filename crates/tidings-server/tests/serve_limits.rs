@@ -6,7 +6,7 @@ mod serve_support;
 
 use std::time::{Duration, Instant};
 
-use serve_support::{PATIENCE, Proto, connect, get, start, text};
+use serve_support::{PATIENCE, Proto, connect, get, read_until_closed, start, text};
 use tidings_server::serve::{ServeConfig, TlsConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -15,23 +15,6 @@ const HEADER_TIMEOUT: Duration = Duration::from_millis(300);
 
 fn short_timeout() -> ServeConfig {
     ServeConfig::default().header_read_timeout(HEADER_TIMEOUT)
-}
-
-/// Reads until the server closes the connection; returns what it sent and when it closed.
-async fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Instant) {
-    let mut received = Vec::new();
-    tokio::time::timeout(PATIENCE, async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => received.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .expect("the server closed the connection");
-    (received, Instant::now())
 }
 
 fn assert_cut_at_the_timeout(started: Instant, closed: Instant) {

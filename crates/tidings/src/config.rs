@@ -81,7 +81,7 @@ pub struct ServeArgs {
     pub write_delay: Option<String>,
 
     /// Write HTTP/1.1 event streams directly instead of through hyper's connection (about
-    /// 24 KiB less memory per idle subscriber) [streams.direct_http1; default true].
+    /// 18 KiB less memory per idle subscriber) [streams.direct_http1; default true].
     #[arg(long, env = "TIDINGS_DIRECT_HTTP1", value_name = "BOOL", num_args = 0..=1,
           require_equals = true, default_missing_value = "true",
           value_parser = BoolishValueParser::new(), help_heading = "Streams")]

@@ -283,8 +283,8 @@ impl ServeConfig {
 
     /// Whether HTTP/1.1 event streams are written by tidings' own streaming path instead of
     /// hyper's connection (see *Event streams over HTTP/1.1* in the [module docs](self)).
-    /// Default: on. Turning it off serves every request through hyper, at about 24 KiB more
-    /// memory per idle HTTP/1.1 subscriber.
+    /// Default: on. Turning it off serves every request through hyper, at about 18 KiB more
+    /// memory per idle HTTP/1.1 subscriber (23.3 instead of 5.1 KiB in docs/BENCHMARKS.md).
     ///
     /// ```
     /// let config = tidings_server::serve::ServeConfig::default().direct_event_streams(false);
@@ -767,6 +767,44 @@ impl Server {
     }
 }
 
+/// An error as services and bodies report it.
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The bounds [`Server::serve`] puts on its service, named once for the connection tasks.
+trait ConnectionService<B>:
+    tower_service::Service<
+        Request<RequestBody>,
+        Response = Response<B>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> ConnectionService<B> for S
+where
+    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+{
+}
+
+/// The bounds [`Server::serve`] puts on response bodies, named once for the connection tasks.
+trait ResponseBody: http_body::Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> ResponseBody for B
+where
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+}
+
 /// What every connection task shares.
 struct Shared {
     builder: auto::Builder<TokioExecutor>,
@@ -821,15 +859,8 @@ async fn connection<S, B>(
     watcher: Watcher,
     permit: Option<OwnedSemaphorePermit>,
 ) where
-    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     // The slot is released when the connection ends, however it ends.
     let _permit = permit;
@@ -877,15 +908,8 @@ async fn drive<I, S, B>(
     first_request_deadline: Option<tokio::time::Instant>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     if !shared.direct_event_streams {
         let io = Rewind::new(Bytes::new(), io);
@@ -929,7 +953,7 @@ async fn drive<I, S, B>(
             let response = match response.await {
                 Ok(response) => response,
                 Err(error) => {
-                    let error: Box<dyn StdError + Send + Sync> = error.into();
+                    let error: BoxError = error.into();
                     debug!(peer = %info.peer, %error, "service failed");
                     return;
                 }
@@ -960,15 +984,8 @@ async fn drive_hyper<I, S, B>(
     first_request_deadline: Option<tokio::time::Instant>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    S: tower_service::Service<Request<RequestBody>, Response = Response<B>>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn StdError + Send + Sync>>,
-    B: http_body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    S: ConnectionService<B>,
+    B: ResponseBody,
 {
     let requested = Arc::new(AtomicBool::new(stashed.is_some()));
     let service = TowerToHyperService::new(ConnService {

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tidings_server::api::{ApiConfig, router};
 use tidings_server::serve::{ConnectionInfo, ServeConfig, ServeReport, Server, TlsConfig};
 use tidings_server::{AuthError, Grant, Hub, HubConfig, Identity};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -239,4 +240,21 @@ pub async fn publish_then_receive(proto: &Proto, addr: SocketAddr, topic: &str, 
     assert_eq!(status, 200, "{answer}");
     let mut seen = String::new();
     read_until(&mut body, &mut seen, &format!("data: {data}\n\n")).await;
+}
+
+/// Reads until the server closes the connection; returns what it sent and when it closed.
+pub async fn read_until_closed(stream: &mut TcpStream) -> (Vec<u8>, Instant) {
+    let mut received = Vec::new();
+    tokio::time::timeout(PATIENCE, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await
+    .expect("the server closed the connection");
+    (received, Instant::now())
 }
