@@ -352,14 +352,14 @@ impl DelayedWakes {
 
 /// The flush task of [`HubConfig::write_delay`]: once wake-ups are waiting, waits out the
 /// delay (collecting more), then wakes them all. One task for the whole hub.
-async fn flush_loop(delayed: Arc<DelayedWakes>, delay: Duration) {
+async fn flush_loop(delayed: Arc<DelayedWakes>) {
     let mut due = Vec::new();
     loop {
         delayed.notify.notified().await;
         if delayed.closed.load(Ordering::Acquire) {
             return;
         }
-        tokio::time::sleep(delay).await;
+        tokio::time::sleep(delayed.delay).await;
         lock(&delayed.held).take(&mut due);
         for waker in due.drain(..) {
             waker.wake();
@@ -433,7 +433,7 @@ impl Hub {
         let delayed = match (config.write_delay, &runtime) {
             (Some(delay), Ok(runtime)) => {
                 let delayed = Arc::new(DelayedWakes::new(delay));
-                runtime.spawn(flush_loop(Arc::clone(&delayed), delay));
+                runtime.spawn(flush_loop(Arc::clone(&delayed)));
                 Some(delayed)
             }
             (Some(_), Err(_)) => {
