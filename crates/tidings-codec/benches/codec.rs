@@ -15,8 +15,11 @@
 //! copy). `tidings_borrowed` is tidings' borrowed API (`Decoder::next_item_ref`): its events
 //! borrow the decoder instead of being owned, so it is not the owned-event comparison, and is
 //! reported as its own row. `encode::tidings_encode_into` appends every frame to one reused
-//! buffer (`Event::encode_into`) instead of allocating one `Bytes` per frame. The peers are `Stream` adapters: they are polled directly with a no-op waker over an
-//! always-ready in-memory stream, so no executor or I/O is measured.
+//! buffer (`Event::encode_into`) instead of allocating one `Bytes` per frame. `encode::floor`
+//! and `encode::floor_into` are not encoders but the least work any encoder must do for the
+//! workload (see their docs): the bounds on what an encoder's ratio can be. The peers are
+//! `Stream` adapters: they are polled directly with a no-op waker over an always-ready
+//! in-memory stream, so no executor or I/O is measured.
 //! Before timing, each decoder's output is checked against the events that produced the input,
 //! so a decoder that skipped work would fail rather than look fast.
 
@@ -344,6 +347,54 @@ mod encode {
             .bench_local_values(encode_sse_stream);
     }
 
+    /// Not an encoder: the least work any encoder must do for this workload when events own
+    /// their text as `String`s, as `sse-stream`'s do. For each consumed `(id, data)` pair: one
+    /// scan of the data for line breaks, one exact-size allocation, the copies, and freeing
+    /// the pair; no validation and no other fields. An owned-frame encoder cannot beat
+    /// `sse-stream` by more than `sse-stream`'s time divided by this one.
+    #[divan::bench(args = Size::ALL)]
+    fn floor(bencher: Bencher, size: Size) {
+        let workload = Workload::new(size);
+        let frames: Vec<u8> = workload.tidings_events().iter().flat_map(Event::encode).collect();
+        let floor_frames: Vec<u8> = encode_floor(workload.events.clone()).concat();
+        assert!(floor_frames == frames, "the floor writes what tidings writes");
+        bencher
+            .counter(BytesCount::new(frames.len()))
+            .counter(ItemsCount::new(size.count()))
+            .with_inputs(|| workload.events.clone())
+            .bench_local_values(encode_floor);
+    }
+
+    /// The same least work for tidings' own `Event`s, appended to one reused buffer: the
+    /// bound for `tidings_encode_into`.
+    #[divan::bench(args = Size::ALL)]
+    fn floor_into(bencher: Bencher, size: Size) {
+        let events = Workload::new(size).tidings_events();
+        let frames: Vec<u8> = events.iter().flat_map(Event::encode).collect();
+        let mut out = Vec::new();
+        encode_floor_into(events.clone(), &mut out);
+        assert!(out == frames, "the floor writes what tidings writes");
+        bencher
+            .counter(BytesCount::new(frames.len()))
+            .counter(ItemsCount::new(size.count()))
+            .with_inputs(|| events.clone())
+            .bench_local_values(|events| {
+                out.clear();
+                encode_floor_into(events, &mut out);
+                black_box(out.len())
+            });
+    }
+
+    /// One frame of the floor rows: `id:`, one `data: ` line, a blank line.
+    fn put_floor_frame(out: &mut Vec<u8>, id: &str, data: &str) {
+        assert!(memchr::memchr2(b'\r', b'\n', data.as_bytes()).is_none(), "one-line data");
+        out.extend_from_slice(b"id:");
+        out.extend_from_slice(id.as_bytes());
+        out.extend_from_slice(b"\ndata: ");
+        out.extend_from_slice(data.as_bytes());
+        out.extend_from_slice(b"\n\n");
+    }
+
     // One function per implementation, never inlined, so a profiler (callgrind's
     // `--toggle-collect`) can count exactly the timed work.
 
@@ -356,6 +407,26 @@ mod encode {
     fn encode_tidings_into(events: Vec<Event>, out: &mut BytesMut) {
         for event in events {
             event.encode_into(out);
+        }
+    }
+
+    #[inline(never)]
+    fn encode_floor(events: Vec<(String, String)>) -> Vec<Bytes> {
+        events
+            .into_iter()
+            .map(|(id, data)| {
+                let mut out = Vec::with_capacity("id:\ndata: \n\n".len() + id.len() + data.len());
+                put_floor_frame(&mut out, &id, &data);
+                Bytes::from(out)
+            })
+            .collect()
+    }
+
+    #[inline(never)]
+    fn encode_floor_into(events: Vec<Event>, out: &mut Vec<u8>) {
+        for event in events {
+            let id = event.id().map_or("", EventId::as_str);
+            put_floor_frame(out, id, event.data().unwrap_or_default());
         }
     }
 

@@ -177,6 +177,10 @@ impl Event {
 
     /// Appends the encoded frame to `out` (see [`Event::encode`]).
     ///
+    /// The buffer grows as it is written, without first adding up the frame's exact length:
+    /// a writer's buffer that is cleared and reused between socket writes has the room
+    /// already, and there the sum cost about a tenth of the encode.
+    ///
     /// ```
     /// let mut out = bytes::BytesMut::new();
     /// tidings_codec::Event::new("a").encode_into(&mut out);
@@ -185,7 +189,6 @@ impl Event {
     /// ```
     pub fn encode_into(&self, out: &mut BytesMut) {
         let first_break = self.first_data_break();
-        out.reserve(self.encoded_len(first_break));
         self.write(out, first_break);
     }
 
@@ -221,15 +224,13 @@ impl Event {
             put_field(out, b":", field.value());
         }
         if let Some(data) = &self.data {
-            for line in data_lines(data.as_bytes(), first_break) {
-                if line.is_empty() {
-                    out.put_slice(b"data:\n");
-                } else {
-                    // Always a space after the colon: the decoder removes one, so a line that
-                    // itself starts with a space keeps it.
-                    out.put_slice(b"data: ");
-                    out.put_slice(line);
-                    out.put_u8(b'\n');
+            match first_break {
+                // One line, the common case, is written without the line iterator.
+                None => put_data_line(out, data.as_bytes()),
+                Some(_) => {
+                    for line in data_lines(data.as_bytes(), first_break) {
+                        put_data_line(out, line);
+                    }
                 }
             }
         }
@@ -310,6 +311,18 @@ fn put_field(out: &mut impl Sink, name: &[u8], value: &str) {
     }
     out.put_slice(value.as_bytes());
     out.put_u8(b'\n');
+}
+
+/// Writes one `data:` line. Always a space after the colon when the line is not empty: the
+/// decoder removes one, so a line that itself starts with a space keeps it.
+fn put_data_line(out: &mut impl Sink, line: &[u8]) {
+    if line.is_empty() {
+        out.put_slice(b"data:\n");
+    } else {
+        out.put_slice(b"data: ");
+        out.put_slice(line);
+        out.put_u8(b'\n');
+    }
 }
 
 /// The length [`put_field`] writes.

@@ -95,8 +95,8 @@ impl EventType {
 ///
 /// Clients send the last id they saw in the `Last-Event-ID` header when they reconnect. An
 /// empty id is valid on the wire and tells the client to forget its last id. Cloning it (once
-/// per decoded event, once per subscriber) is cheap: an id of up to 30 bytes is stored inline
-/// and copied, a longer one is reference counted.
+/// per decoded event, once per subscriber) is a reference-count increment: the id is a part of
+/// a shared string, for a decoded id the text of the chunk it arrived in.
 ///
 /// ```
 /// use tidings_codec::EventId;

@@ -88,10 +88,16 @@ fn expected(specs: &[Spec]) -> (Vec<Result<Item, DecodeError>>, String) {
     (items, last_event_id)
 }
 
+/// The stream of `specs` through `Event::encode_into`, checked frame by frame against
+/// `Event::encode` (which sizes its frame exactly in advance; `encode_into` grows the buffer
+/// as it writes), so both encoders are held to the round trip.
 fn encode_all(specs: &[Spec]) -> Vec<u8> {
     let mut out = BytesMut::new();
     for spec in specs {
-        spec.event().encode_into(&mut out);
+        let event = spec.event();
+        let before = out.len();
+        event.encode_into(&mut out);
+        assert_eq!(out[before..], event.encode()[..], "encode_into and encode differ");
     }
     out.to_vec()
 }
