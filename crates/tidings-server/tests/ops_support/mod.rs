@@ -5,6 +5,10 @@
 //! Each test file uses a different part, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+#[path = "../running/mod.rs"]
+mod running;
+pub use running::Running;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,10 +21,8 @@ use tidings_server::admin::AdminConfig;
 use tidings_server::api::ApiConfig;
 use tidings_server::jwt::{JwtAuthenticator, JwtConfig, SigningKey, TokenBuilder, VerifyingKey};
 use tidings_server::metrics::MetricsConfig;
-use tidings_server::serve::{ServeConfig, ServeReport, Server};
+use tidings_server::serve::ServeConfig;
 use tidings_server::{Hub, HubConfig, api, metrics};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How long a test waits for something that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(5);
@@ -51,33 +53,6 @@ pub fn admin_token() -> String {
     sign(&TokenBuilder::new().subject("root").admin(true))
 }
 
-/// A running server and the handles to stop and inspect it.
-pub struct Running {
-    pub addr: SocketAddr,
-    pub hub: Hub,
-    stop: Option<oneshot::Sender<()>>,
-    pub serving: JoinHandle<ServeReport>,
-}
-
-impl Running {
-    /// Completes the shutdown future.
-    pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
 /// The API (anonymous subscribers allowed), metrics and admin routers over one hub.
 pub fn app(hub: &Hub, metrics_config: MetricsConfig, admin: AdminConfig) -> axum::Router {
     let api_config = ApiConfig::default().authenticator(authenticator()).allow_anonymous(true);
@@ -99,14 +74,7 @@ pub async fn start(
 
 /// Serves `router` on 127.0.0.1:0, shutting `hub` down with the server.
 pub async fn start_with(hub: Hub, router: axum::Router) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server = Server::new(listener, ServeConfig::default()).hub(hub.clone());
-    let addr = server.local_addr().expect("addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(router, async {
-        let _ = stopped.await;
-    }));
-    Running { addr, hub, stop: Some(stop), serving }
+    running::serve(ServeConfig::default(), hub, router).await
 }
 
 /// Sends `request` over a new HTTP/1.1 connection to `addr`.

@@ -5,6 +5,10 @@
 //! Each test file uses a different part, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
+#[path = "../running/mod.rs"]
+mod running;
+pub use running::Running;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,35 +19,16 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tidings_server::api::{ApiConfig, router};
-use tidings_server::serve::{ConnectionInfo, ServeConfig, ServeReport, Server, TlsConfig};
+use tidings_server::serve::{ConnectionInfo, ServeConfig, TlsConfig};
 use tidings_server::{AuthError, Grant, Hub, HubConfig, Identity};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 /// How long a test waits for something that should happen at once.
 pub const PATIENCE: Duration = Duration::from_secs(5);
 
 /// The header that makes a request a publisher (the test authenticator's only rule).
 pub const PUBLISHER: &str = "x-test-publisher";
-
-/// A running server and the handles to stop and inspect it.
-pub struct Running {
-    pub addr: SocketAddr,
-    pub hub: Hub,
-    stop: Option<oneshot::Sender<()>>,
-    pub serving: JoinHandle<ServeReport>,
-}
-
-impl Running {
-    /// Completes the shutdown future.
-    pub fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
 
 /// Publishers are requests with the [`PUBLISHER`] header; everyone else is anonymous.
 fn test_auth(head: &http::request::Parts) -> Result<Option<Identity>, AuthError> {
@@ -78,14 +63,7 @@ pub async fn start(config: ServeConfig) -> Running {
 
 /// Starts `app` on 127.0.0.1:0 with `config`, shutting `hub` down with the server.
 pub async fn start_with(config: ServeConfig, hub: Hub, app: axum::Router) -> Running {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let server = Server::new(listener, config).hub(hub.clone());
-    let addr = server.local_addr().expect("addr");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let serving = tokio::spawn(server.serve(app, async {
-        let _ = stopped.await;
-    }));
-    Running { addr, hub, stop: Some(stop), serving }
+    running::serve(config, hub, app).await
 }
 
 /// How a client talks to the server.
