@@ -113,6 +113,7 @@ mod http_routes {
     use crate::api::ApiError;
     use crate::auth::{Anonymous, Authenticator, Identity};
     use crate::hub::Hub;
+    use crate::stream::insert_event_stream_headers;
 
     /// Default for [`AdminConfig::max_listed`].
     pub const DEFAULT_MAX_LISTED: usize = 1000;
@@ -303,10 +304,7 @@ mod http_routes {
             .map(|at| at.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO));
         let body = StatusStream::new(state.hub, state.config, lifetime);
         let mut response = Response::new(AxumBody::new(body));
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        insert_event_stream_headers(response.headers_mut());
         response
     }
 

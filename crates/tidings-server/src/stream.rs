@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use http::{HeaderValue, Response, header};
+use http::{HeaderMap, HeaderValue, Response, header};
 use http_body::{Body, Frame};
 use tidings_codec::{Event, KEEP_ALIVE};
 
@@ -95,12 +95,19 @@ impl<S: Stream<Item = Event> + Send + 'static> EventStream<S> {
     /// See [`EventStream`] for an example.
     pub fn into_http(self) -> Response<Self> {
         let mut response = Response::new(self);
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        insert_event_stream_headers(response.headers_mut());
         response
     }
+}
+
+/// The headers every event-stream response of this crate carries: `Content-Type:
+/// text/event-stream`, `Cache-Control: no-cache` (a cached stream would replay stale
+/// events), and `X-Accel-Buffering: no` (nginx would otherwise hold events back until its
+/// buffer fills). A caller may replace `Cache-Control` afterwards (the Mercure API does).
+pub(crate) fn insert_event_stream_headers(headers: &mut HeaderMap) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
 }
 
 impl<S: Stream<Item = Event>> Body for EventStream<S> {

@@ -14,6 +14,7 @@ use super::subscriptions::StreamBody;
 use super::{ApiError, AppState};
 use crate::auth::Identity;
 use crate::hub::SubscribeError;
+use crate::stream::insert_event_stream_headers;
 
 /// The `key=value` pairs of a query string, form-decoded, in order (keys may repeat).
 pub(crate) fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
@@ -256,21 +257,15 @@ pub(crate) fn open_stream(
     let body = StreamBody::open(state, subscription, &topics, identity.payload.as_ref());
     let mut response = Response::new(Body::new(body));
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    match flavor {
-        Flavor::Native => {
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        }
-        Flavor::Mercure => {
-            headers.insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("private, no-cache, no-store, must-revalidate, max-age=0"),
-            );
-            headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-            headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
-        }
+    insert_event_stream_headers(headers);
+    if flavor == Flavor::Mercure {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache, no-store, must-revalidate, max-age=0"),
+        );
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
     }
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     if let Some(value) = answered_id.and_then(|id| HeaderValue::from_bytes(id.as_bytes()).ok()) {
         if flavor == Flavor::Mercure {
             headers.insert("mercure-last-event-id", value.clone());
