@@ -1,6 +1,8 @@
 //! The built `tidings` binary: first run (token and URL on stdout, publish with the token,
 //! receive over SSE, SIGTERM, clean exit), configuration precedence, exit codes.
 
+mod support;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -9,21 +11,11 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdout};
+
+use support::tidings;
 
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// The binary, with no `TIDINGS_*` variable from the caller's environment.
-fn tidings() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tidings"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("TIDINGS_") {
-            command.env_remove(name);
-        }
-    }
-    command.kill_on_drop(true);
-    command
-}
 
 /// What the first run printed: the hub's URL, the publisher token, the admin page link.
 struct FirstRun {
